@@ -1,0 +1,3 @@
+"""mnistbench: the ResNet/SVM study on MNIST and Fashion-MNIST as a pytest-benchmark suite."""
+
+__version__ = "0.1.0"
