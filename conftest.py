@@ -93,10 +93,17 @@ def pytest_addoption(parser):
         help="repeat every case with seeds 0..N-1 (default: 1)")
     add("--split", type=_one_of(cfg.SPLITS), default="pooled",
         help="pooled (70/10/20 of all 70,000) or official (60k/10k) (default: pooled)")
-    add("--loader", type=_one_of(cfg.LOADERS), default="dataloader",
-        help="dataloader (torch DataLoader, per-sample transforms) or tensor (default: dataloader)")
+    add("--path", type=_one_of(cfg.PATHS), default="fast",
+        help="fast (data on the device, and on a GPU bf16, channels_last, fused optimizer, CUDA graph) "
+        "or classic (the write-ups' DataLoader loop) (default: fast)")
+    add("--loader", type=_one_of(cfg.LOADERS), default="auto",
+        help="auto (the path's), dataloader (torch DataLoader, per-sample transforms) or tensor (default: auto)")
     add("--amp", type=_one_of(cfg.AMPS), default="auto",
         help="autocast: auto (fp16 on cuda, off on cpu), off, fp16 or bf16 (default: auto)")
+    add("--deterministic", action="store_true",
+        help="torch.use_deterministic_algorithms for q1a/q2: bitwise repeatable on a GPU, slower (default: off)")
+    add("--svm-backend", type=_choices(cfg.SVM_BACKENDS), default=("sklearn",), metavar="NAMES",
+        help="SVM backends for q1b: sklearn, sklearnex (scikit-learn-intelex); a list is an axis (default: sklearn)")
     add("--results", metavar="FILE", help="append one JSON line per finished case "
         "(default: reports/results-<timestamp>.jsonl)")
     add("--resume", metavar="FILE", help="skip cases recorded ok in FILE and append the rest to it")
@@ -111,8 +118,11 @@ def grid_options(config) -> grids.GridOptions:
         train_limit=opt("--train-limit"),
         seeds=opt("--seeds"),
         split=opt("--split"),
+        path=opt("--path"),
         loader=opt("--loader"),
         amp=opt("--amp"),
+        svm_backends=opt("--svm-backend"),
+        deterministic=opt("--deterministic"),
     )
 
 
@@ -224,6 +234,13 @@ def splits(pytestconfig, data_dir) -> Splits:
 
 
 @pytest.fixture(scope="session")
+def baselines():
+    """Records of baseline cases (classic path, sklearn backend) by configuration, so the
+    fast or sklearnex twin that runs after it can record its speedup."""
+    return {}
+
+
+@pytest.fixture(scope="session")
 def results_log(pytestconfig):
     from mnistbench.results import ResultsLog
 
@@ -237,23 +254,13 @@ def results_log(pytestconfig):
 # ---------------------------------------------------------------- machine info
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_facts() -> dict:
     import torch
 
-    from mnistbench.record import versions
+    from mnistbench.record import cpu_model, versions
 
     facts = {
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "node": platform.node(),

@@ -10,5 +10,5 @@ from mnistbench.bench import run_svm
 PRESET, KIND = "q1b", "svm"
 
 
-def test_q1b(case, splits, benchmark, results_log):
-    run_svm(benchmark, case, splits.get(case), results_log)
+def test_q1b(case, splits, benchmark, results_log, baselines):
+    run_svm(benchmark, case, splits.get(case), results_log, baselines)

@@ -9,5 +9,5 @@ from mnistbench.bench import run_train
 PRESET, KIND = "q2", "train"
 
 
-def test_q2(case, splits, benchmark, results_log):
-    run_train(benchmark, case, splits.get(case), results_log)
+def test_q2(case, splits, benchmark, results_log, baselines):
+    run_train(benchmark, case, splits.get(case), results_log, baselines)

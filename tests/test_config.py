@@ -41,7 +41,8 @@ def test_id_names_what_differs():
     assert case.replace(image_size=64, stem="small").id.startswith("q1a-fashion-r50-bs32-adam-lr1e-4-ep10-small-px64")
 
 
-def test_auto_amp_is_fp16_on_cuda_and_off_on_cpu():
-    assert TrainCase(device="cuda").amp_dtype == "fp16"
-    assert TrainCase(device="cpu").amp_dtype == "off"
-    assert TrainCase(device="cpu", amp="bf16").amp_dtype == "bf16"
+def test_loader_follows_the_path_unless_named():
+    assert TrainCase(path="classic").resolved_loader == "dataloader"
+    assert TrainCase(path="fast").resolved_loader == "tensor"
+    assert TrainCase(path="fast", loader="dataloader").resolved_loader == "dataloader"
+    assert TrainCase(path="classic").id.endswith("-pin-classic-seed0-cpu")

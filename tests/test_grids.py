@@ -16,16 +16,21 @@ def test_q1a_and_q2_gpu_grids_have_the_studys_size():
 
 
 def test_widening_an_axis_multiplies_the_grid():
-    both = grids.build("q1a", grids.GridOptions(pin_memory=(True, False), epochs=(5, 10)))
+    both = grids.build("q1a", grids.GridOptions(path="classic", pin_memory=(True, False), epochs=(5, 10)))
     assert len(on("cuda", both)) == 32 * 2 * 2
     # pin_memory changes nothing on the CPU, so the CPU grid does not double
     assert len(on("cpu", both)) == 32 * 2
+    # nor on the fast path, whose data already lives on the device
+    fast = grids.build("q1a", grids.GridOptions(path="fast", pin_memory=(True, False)))
+    assert len(on("cuda", fast)) == 32
 
 
 def test_seeds_repeat_each_case():
     cases = grids.build("q2", grids.GridOptions(seeds=3))
     assert sorted({c.seed for c in cases}) == [0, 1, 2]
     assert len(cases) == 12 * 3
+    # SVC is deterministic: more seeds would only repeat the same fit
+    assert {c.seed for c in grids.build("q1b", grids.GridOptions(seeds=3))} == {0}
 
 
 def test_q1b_rbf_has_no_degree_axis():

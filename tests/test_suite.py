@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,9 +49,15 @@ def test_tiny_grid_lands_in_benchmark_json(pytester, data_dir, tmp_path):
 
 
 def test_gpu_grid_is_collected_and_skips_without_cuda(pytester, data_dir):
-    run = run_suite(pytester, data_dir, "-m", "gpu", "--collect-only", "-q")
+    run = run_suite(pytester, data_dir, "-m", "gpu and (q1a or q2)", "--collect-only", "-q")
     run.stdout.fnmatch_lines(["*38/* tests collected*"])
-    wide = run_suite(pytester, data_dir, "-m", "gpu and q1a", "--pin-memory", "both", "--collect-only", "-q")
+    if torch.cuda.is_available():
+        return
+    run = run_suite(pytester, data_dir, "-m", "gpu and q2", "-k", "r18-bs16-sgd", "-rs")
+    run.assert_outcomes(skipped=1)
+    run.stdout.fnmatch_lines(["*gpu case: no CUDA device visible to torch*run it on a GPU machine*"])
+    wide = run_suite(pytester, data_dir, "-m", "gpu and q1a", "--path", "classic", "--pin-memory", "both",
+                     "--collect-only", "-q")
     wide.stdout.fnmatch_lines(["*64/* tests collected*"])
 
 

@@ -14,7 +14,7 @@ import torch
 
 from mnistbench import flops
 from mnistbench.floors import floor_for
-from mnistbench.record import make_record
+from mnistbench.record import config_key, make_record
 from mnistbench.results import ResultsLog
 from mnistbench.svm import BackendMissing, SVMRun
 from mnistbench.train import Diverged, Trainer
@@ -48,7 +48,7 @@ def _oom_message(case, exc) -> str:
     )
 
 
-def run_train(benchmark, case, split, log: ResultsLog | None = None) -> dict:
+def run_train(benchmark, case, split, log: ResultsLog | None = None, baselines: dict | None = None) -> dict:
     _no_profiling(benchmark)
     trainer = None
     try:
@@ -65,10 +65,10 @@ def run_train(benchmark, case, split, log: ResultsLog | None = None) -> dict:
         torch.cuda.empty_cache()
         _finish(benchmark, log, make_record(case, partial, "oom", message))
         pytest.fail(f"{case.id}: {message}", pytrace=False)
-    return _judge(benchmark, log, case, result, result.n_train)
+    return _judge(benchmark, log, case, result, result.n_train, baselines)
 
 
-def run_svm(benchmark, case, split, log: ResultsLog | None = None) -> dict:
+def run_svm(benchmark, case, split, log: ResultsLog | None = None, baselines: dict | None = None) -> dict:
     _no_profiling(benchmark)
     try:
         run = SVMRun(case, split)
@@ -76,7 +76,7 @@ def run_svm(benchmark, case, split, log: ResultsLog | None = None) -> dict:
         pytest.skip(str(exc))
     _time_rounds(benchmark, run.fit, lambda: None, 1)
     result = run.finish()
-    return _judge(benchmark, log, case, result, result.n_train)
+    return _judge(benchmark, log, case, result, result.n_train, baselines)
 
 
 def run_flops(benchmark, case, log: ResultsLog | None = None) -> dict:
@@ -87,7 +87,33 @@ def run_flops(benchmark, case, log: ResultsLog | None = None) -> dict:
     return rec
 
 
-def _judge(benchmark, log, case, result, n_train: int) -> dict:
+# field, baseline value, compared value, name of the recorded ratio (baseline time / this time)
+COMPARED = (("path", "classic", "fast", "speedup_vs_classic"),
+            ("backend", "sklearn", "sklearnex", "speedup_vs_sklearn"))
+
+
+def _cost_s(rec: dict) -> float:
+    """Seconds per unit of work: median epoch for training, fit + predict for an SVM."""
+    if rec["kind"] == "svm":
+        return (rec["fit_time_ms"] + rec["predict_time_ms"]) / 1000
+    return rec["n_train"] / rec["images_per_s_median"]
+
+
+def compare_to_baseline(rec: dict, baselines: dict) -> None:
+    """Remember a baseline record; give its twin (same config, other path/backend) the ratio."""
+    for field, base, other, name in COMPARED:
+        if field not in rec:
+            continue
+        key = config_key(rec, ignore=(field, "loader", "amp"))
+        if rec[field] == base:
+            baselines[key] = rec
+        elif rec[field] == other and key in baselines:
+            ref = baselines[key]
+            rec[name] = _cost_s(ref) / _cost_s(rec)
+            rec[f"acc_delta_vs_{base}_pts"] = rec["test_acc_pct"] - ref["test_acc_pct"]
+
+
+def _judge(benchmark, log, case, result, n_train: int, baselines: dict | None = None) -> dict:
     floor = floor_for(case, n_train)
     ok = result.test_acc_pct >= floor.pct
     message = "" if ok else (
@@ -96,6 +122,8 @@ def _judge(benchmark, log, case, result, n_train: int) -> dict:
     )
     rec = make_record(case, result, "ok" if ok else "below_floor", message,
                       floor_pct=floor.pct, floor_source=floor.source)
+    if baselines is not None and ok:
+        compare_to_baseline(rec, baselines)
     _finish(benchmark, log, rec)
     if not ok:
         pytest.fail(f"{case.id}: {message}", pytrace=False)

@@ -18,10 +18,11 @@ OPTIMIZERS = ("sgd", "adam")
 AMPS = ("auto", "off", "fp16", "bf16")
 DEVICES = ("cpu", "cuda")
 SPLITS = ("pooled", "official")
-LOADERS = ("dataloader", "tensor")
+LOADERS = ("auto", "dataloader", "tensor")
+PATHS = ("classic", "fast")
 KERNELS = ("poly", "rbf")
 SVM_BACKENDS = ("sklearn", "sklearnex")
-PRESETS = ("q1a", "q1b", "q2", "smoke")
+PRESETS = ("q1a", "q1b", "q2", "smoke", "throughput")
 
 SHORT_DATASET = {"MNIST": "mnist", "FashionMNIST": "fashion"}
 
@@ -69,15 +70,17 @@ class TrainCase:
     epochs: int = 1  # passes over the training split
     pin_memory: bool = True  # DataLoader pin_memory (only the dataloader loader uses it)
     num_workers: int = 0  # DataLoader worker processes
-    amp: str = "auto"  # auto: fp16 on cuda (the write-ups' AMP), off on cpu | off | fp16 | bf16
+    amp: str = "auto"  # auto: the path's choice (see train.plan_for) | off | fp16 | bf16
     device: str = "cpu"  # cpu | cuda
     seed: int = 0  # model init, shuffling and augmentation
     split: str = "pooled"  # pooled: 70/10/20 of all 70,000 | official: 60k(-10% val)/10k
     split_seed: int = 0  # seed of the split itself, kept apart so seeds vary only training
-    loader: str = "dataloader"  # dataloader: torch DataLoader, per-sample transforms | tensor
+    path: str = "fast"  # fast: everything that wins on the device | classic: the write-ups' loop
+    loader: str = "auto"  # auto: the path's | dataloader: DataLoader, per-sample transforms | tensor
     train_limit: int | None = None  # use only this many training images (stratified), None = all
     eval_limit: int | None = None  # use only this many val and test images each, None = all
     target_val_acc_pct: float | None = None  # time-to-accuracy target on the validation split
+    deterministic: bool = False  # torch.use_deterministic_algorithms: bitwise repeatable on a GPU too, slower
 
     def __post_init__(self) -> None:
         check_choice("preset", self.preset, PRESETS)
@@ -88,6 +91,7 @@ class TrainCase:
         check_choice("amp", self.amp, AMPS)
         check_choice("device", self.device, DEVICES)
         check_choice("split", self.split, SPLITS)
+        check_choice("path", self.path, PATHS)
         check_choice("loader", self.loader, LOADERS)
         for name in ("image_size", "batch_size", "epochs"):
             check_positive(name, getattr(self, name), integer=True)
@@ -104,11 +108,10 @@ class TrainCase:
         return "train"
 
     @property
-    def amp_dtype(self) -> str:
-        """The autocast dtype actually used: 'auto' resolved for this case's device."""
-        if self.amp == "auto":
-            return "fp16" if self.device == "cuda" else "off"
-        return self.amp
+    def resolved_loader(self) -> str:
+        if self.loader != "auto":
+            return self.loader
+        return "dataloader" if self.path == "classic" else "tensor"
 
     @property
     def id(self) -> str:
@@ -126,7 +129,9 @@ class TrainCase:
         if self.image_size != 28:
             parts.append(f"px{self.image_size}")
         parts.append("pin" if self.pin_memory else "nopin")
-        if self.loader != "dataloader":
+        if self.path != "fast":
+            parts.append(self.path)
+        if self.loader != "auto":
             parts.append(self.loader)
         if self.amp != "auto":
             parts.append(f"amp-{self.amp}")
@@ -134,6 +139,8 @@ class TrainCase:
             parts.append(self.split)
         if self.train_limit:
             parts.append(f"n{self.train_limit}")
+        if self.deterministic:
+            parts.append("det")
         parts += [f"seed{self.seed}", "gpu" if self.device == "cuda" else "cpu"]
         return "-".join(parts)
 

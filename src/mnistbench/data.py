@@ -360,7 +360,11 @@ def classic_loader(split: Split, case) -> torch.utils.data.DataLoader:
 
 
 class TensorBatches:
-    """The whole training split on the device as uint8, batched by shuffled index slices."""
+    """The whole training split on the device as uint8, batched by shuffled index slices.
+
+    Same batches per epoch as the DataLoader (ceil(n / batch), the last one partial), with
+    no per-sample Python: one randperm per epoch, one gather + normalise per batch.
+    """
 
     def __init__(self, split: Split, case, device: torch.device):
         self.split, self.case = split, case
@@ -371,11 +375,22 @@ class TensorBatches:
     def __len__(self) -> int:
         return -(-len(self.y) // self.case.batch_size)
 
-    def __iter__(self):
+    def orders(self, batch_size: int):
+        """This epoch's shuffled index slices, on the device."""
         order = torch.randperm(len(self.y), generator=self.generator).to(self.x.device)
-        for start in range(0, len(order), self.case.batch_size):
-            idx = order[start : start + self.case.batch_size]
-            yield to_input(self.x[idx], self.split, self.case.image_size), self.y[idx]
+        for start in range(0, len(order), batch_size):
+            yield order[start : start + batch_size]
+
+    def order_buffer(self) -> torch.Tensor:
+        """A full batch of valid indices, for capturing a step before any epoch ran."""
+        return torch.arange(self.case.batch_size, device=self.x.device) % len(self.y)
+
+    def gather(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return to_input(self.x[index], self.split, self.case.image_size), self.y[index]
+
+    def __iter__(self):
+        for index in self.orders(self.case.batch_size):
+            yield self.gather(index)
 
 
 # ---------------------------------------------------------------- command line

@@ -30,3 +30,17 @@ def count(
         analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         macs = analysis.total()
     return {"gmacs_fvcore": macs / 1e9, "params_m": count_params(net) / 1e6}
+
+
+# Dense bf16 tensor-core peaks from the vendors' datasheets (TFLOP/s, no sparsity).
+GPU_PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "A30": 165.0,
+                   "L40S": 362.0, "L4": 121.0, "A10": 125.0, "V100": 125.0, "T4": 65.0}
+
+
+def mfu_pct(gmacs: float, images_per_s: float, device_name: str) -> float | None:
+    """Model FLOP utilisation: training ~ 3 passes x 2 flops per MAC = 6 x fvcore MACs per image.
+    None on CPUs and on GPUs whose peak is not in the table."""
+    for name, peak in GPU_PEAK_TFLOPS.items():  # 'H100 PCIe' is tried before 'H100'
+        if name in device_name:
+            return 100.0 * 6 * gmacs * 1e9 * images_per_s / (peak * 1e12)
+    return None

@@ -39,9 +39,12 @@ class GridOptions:
     train_limit: int | None = None
     seeds: int = 1
     split: str = "pooled"
-    loader: str = "dataloader"
+    path: str = "fast"
+    loader: str = "auto"
     amp: str = "auto"
     devices: tuple[str, ...] = ("cpu", "cuda")
+    svm_backends: tuple[str, ...] = ("sklearn",)
+    deterministic: bool = False
 
 
 def redundant(case) -> bool:
@@ -50,7 +53,7 @@ def redundant(case) -> bool:
         return case.kernel == "rbf" and case.degree != 3
     if isinstance(case, TrainCase) and not case.pin_memory:
         # pin_memory only changes a DataLoader feeding a GPU
-        return case.device == "cpu" or case.loader == "tensor"
+        return case.device == "cpu" or case.resolved_loader != "dataloader"
     return False
 
 
@@ -63,8 +66,8 @@ def _train_grid(preset, datasets, models, batches, optimizers, lrs, epochs, opts
         yield TrainCase(
             preset=preset, dataset=dataset, model=model, batch_size=bs, optimizer=opt, lr=lr,
             epochs=ep, pin_memory=pin, image_size=size, device=device, seed=seed,
-            split=opts.split, loader=opts.loader, amp=opts.amp, train_limit=opts.train_limit,
-            target_val_acc_pct=TARGET_VAL_ACC_PCT[dataset],
+            split=opts.split, path=opts.path, loader=opts.loader, amp=opts.amp, train_limit=opts.train_limit,
+            target_val_acc_pct=TARGET_VAL_ACC_PCT[dataset], deterministic=opts.deterministic,
         )
 
 
@@ -83,10 +86,12 @@ def q2(opts: GridOptions):
 
 
 def q1b(opts: GridOptions):
-    axes = itertools.product(DATASETS, ("poly", "rbf"), (2, 3, 4), (0.1, 1.0, 10.0), range(opts.seeds))
-    for dataset, kernel, degree, c, seed in axes:
+    # SVC is deterministic: --seeds would only repeat the same fit, so SVM cases run once
+    # the backend axis is innermost, sklearn first, so sklearnex cases can cite their baseline
+    axes = itertools.product(DATASETS, ("poly", "rbf"), (2, 3, 4), (0.1, 1.0, 10.0), opts.svm_backends)
+    for dataset, kernel, degree, c, backend in axes:
         yield SVMCase(
-            preset="q1b", dataset=dataset, kernel=kernel, degree=degree, C=c, seed=seed,
+            preset="q1b", dataset=dataset, kernel=kernel, degree=degree, C=c, backend=backend,
             train_limit=opts.train_limit, split=opts.split,
         )
 
@@ -98,23 +103,44 @@ SMOKE_EVAL_LIMIT = 1000
 def smoke(opts: GridOptions):
     """Small but real: every model family, optimizer, dataset and kernel once, in about a minute."""
     seeds = range(opts.seeds)
-    common = dict(preset="smoke", epochs=1, loader=opts.loader, split=opts.split,
+    common = dict(preset="smoke", epochs=1, path=opts.path, loader=opts.loader, split=opts.split,
                   train_limit=SMOKE_TRAIN_LIMIT, eval_limit=SMOKE_EVAL_LIMIT)
     for dataset, opt, seed in itertools.product(DATASETS, ("sgd", "adam"), seeds):
         yield TrainCase(dataset=dataset, model="resnet18", optimizer=opt, seed=seed, **common)
     for seed in seeds:
         yield TrainCase(**{**common, "train_limit": 1000}, dataset="MNIST", model="resnet50",
                         optimizer="sgd", seed=seed)
-    for dataset, kernel, seed in itertools.product(DATASETS, ("poly", "rbf"), seeds):
+    for dataset, kernel in itertools.product(DATASETS, ("poly", "rbf")):
         yield SVMCase(preset="smoke", dataset=dataset, kernel=kernel, C=10.0,
                       degree=2 if kernel == "poly" else 3,
-                      train_limit=SMOKE_TRAIN_LIMIT, eval_limit=2 * SMOKE_EVAL_LIMIT, seed=seed,
-                      split=opts.split)
+                      train_limit=SMOKE_TRAIN_LIMIT, eval_limit=2 * SMOKE_EVAL_LIMIT, split=opts.split)
     for model in ("resnet18", "resnet34", "resnet50"):
         yield FlopsCase(model=model)
 
 
-_BUILDERS = {"q1a": q1a, "q1b": q1b, "q2": q2, "smoke": smoke}
+# Throughput: a few timed rounds of a fixed number of steps, classic then fast for each
+# configuration (so the fast case can cite its baseline). Steps per round per device.
+THROUGHPUT_STEPS = {"cpu": 20, "cuda": 300}
+THROUGHPUT_ROUNDS = 3
+THROUGHPUT_CONFIGS = {
+    "cpu": (("resnet18", 16), ("resnet18", 64), ("resnet50", 16)),
+    "cuda": (("resnet18", 16), ("resnet18", 32), ("resnet18", 128), ("resnet50", 16), ("resnet50", 128)),
+}
+
+
+def throughput(opts: GridOptions):
+    for device in opts.devices:
+        for (model, bs), seed, path in itertools.product(
+            THROUGHPUT_CONFIGS[device], range(opts.seeds), ("classic", "fast")
+        ):
+            yield TrainCase(
+                preset="throughput", dataset="MNIST", model=model, batch_size=bs, optimizer="adam",
+                lr=1e-3, epochs=THROUGHPUT_ROUNDS, device=device, seed=seed, path=path,
+                train_limit=THROUGHPUT_STEPS[device] * bs, eval_limit=500, amp=opts.amp,
+            )
+
+
+_BUILDERS = {"q1a": q1a, "q1b": q1b, "q2": q2, "smoke": smoke, "throughput": throughput}
 
 
 def build(preset: str, opts: GridOptions = GridOptions()) -> list:

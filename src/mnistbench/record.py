@@ -9,6 +9,7 @@ the same configuration meet in one row wherever they were produced.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import platform
 import sys
 
@@ -19,6 +20,18 @@ STATUSES = ("ok", "below_floor", "diverged", "oom", "error")
 
 # Fields that say how a run was executed rather than what was computed.
 RUN_FIELDS = ("device", "seed", "pin_memory", "num_workers", "loader", "preset", "backend")
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name; platform.processor() is empty on Linux."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def versions() -> dict[str, str]:
@@ -49,7 +62,8 @@ def make_record(case, result=None, status: str = "ok", message: str = "", **extr
             raise ValueError(f"result fields {sorted(clash)} would overwrite case fields")
         rec.update(fields)
     rec.update(versions())
-    rec.update(status=status, message=message, platform=sys.platform, **extra)
+    recorded_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    rec.update(status=status, message=message, platform=sys.platform, recorded_at=recorded_at, **extra)
     return rec
 
 

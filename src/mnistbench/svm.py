@@ -47,9 +47,9 @@ def svc_class(backend: str):
                 "SVM backend 'sklearnex' needs scikit-learn-intelex: "
                 "pip install 'mnistbench[fast-svm]' (or scikit-learn-intelex)."
             ) from None
-        import sklearnex
+        from importlib.metadata import version
 
-        return SVC, sklearnex.__version__
+        return SVC, version("scikit-learn-intelex")
     import sklearn
     from sklearn.svm import SVC
 
