@@ -267,8 +267,24 @@ def machine_facts() -> dict:
         **versions(),
         "cudnn_version": str(torch.backends.cudnn.version() or "") if torch.cuda.is_available() else "",
         "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "git_commit": _git_commit(),
     }
     return facts
+
+
+def _git_commit() -> str:
+    """The suite's own revision, '+dirty' when the tree has uncommitted changes."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+
+    try:
+        sha = git("rev-parse", "--short", "HEAD")
+        return sha + ("+dirty" if sha and git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

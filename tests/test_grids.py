@@ -45,3 +45,8 @@ def test_slow_marker_follows_the_estimate():
     smoke = [c for c in grids.build("smoke") if not isinstance(c, SVMCase)]
     assert not any("slow" in grids.marker_names(c) for c in smoke)
     assert grids.marker_names(TrainCase(preset="q1a", device="cuda", epochs=10))[:2] == ["q1a", "gpu"]
+
+
+def test_deterministic_switch_reaches_every_training_case():
+    cases = grids.build("q2", grids.GridOptions(deterministic=True))
+    assert all(c.deterministic and "-det-" in c.id for c in cases)

@@ -5,6 +5,11 @@ unchanged from that 2-core CPU run. fixtures/smoke-gpu-derived.json is DERIVED, 
 MEASURED: some of the same train benchmarks with device, device name, machine GPUs and
 times changed (fixtures/derive_fixtures.py; speedups 12x and 20x by construction), so the
 CPU/GPU join has a counterpart to meet. Its machine's node says "derived-gpu-fixture".
+
+The fixtures predate the fast path: their train records have no `path` and are read as
+classic. The fast-path, throughput and sklearnex records below are DERIVED, NOT MEASURED:
+copies of fixture records with path, backend, timings and accuracies set by hand (`derived`),
+so the joins have twins to meet; only the joins and the arithmetic are under test.
 """
 
 import copy
@@ -21,20 +26,34 @@ import pytest
 
 from mnistbench.report import (
     ReportInputError,
+    Signed,
     Stat,
+    Table,
+    backend_pairs,
+    backend_table,
+    best_train_table,
     compare_rows,
     failed_table,
     flops_table,
     format_cell,
+    inputs_table,
     load,
     main,
     model_table,
     ok,
+    path_accuracy_table,
+    path_pairs,
+    provenance_blocks,
+    ratio,
     render_markdown,
     report_blocks,
     speedup_pairs,
+    spread_verdict,
     stat,
     summaries,
+    svm_table,
+    throughput_pairs,
+    throughput_table,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -71,6 +90,14 @@ def raw_benchmarks(path: Path) -> list[dict]:
 def row_of(rows: list[dict], case_prefix: str) -> dict:
     (row,) = [r for r in rows if r["case_id"].startswith(case_prefix)]
     return row
+
+
+def derived(rec: dict, **changes) -> dict:
+    """DERIVED, NOT MEASURED: a copy of a fixture record with fields set by hand."""
+    out = copy.deepcopy(rec)
+    out.pop("backfilled", None)
+    out.update(changes)
+    return out
 
 
 # ---------------------------------------------------------------- load
@@ -331,3 +358,167 @@ def test_pytest_benchmark_compare_loads_our_json(tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "test_train[smoke-mnist-r18-bs16-sgd-lr1e-3-ep1-pin-n2000-seed0-cpu]" in run.stdout
+
+
+# ---------------------------------------------------------------- fast path, throughput, SVM backends
+
+
+def test_records_without_path_are_read_as_classic_and_say_so_once(cpu):
+    train = [r for r in cpu if r["kind"] == "train"]
+    assert {(r["path"], r["deterministic"]) for r in train} == {("classic", False)}
+    assert all("path" not in b["extra_info"] for b in raw_benchmarks(CPU))
+    assert all("backfilled" not in r for r in cpu if r["kind"] != "train")
+    text = render_markdown(provenance_blocks(cpu))
+    assert text.count("predate the case field `path`") == 1
+    assert "6 of 6 train record(s) predate the case field `path` and are read as path = 'classic'" in text
+
+
+FAST_CPU_PLAN = dict(plan_loader="tensor", amp_dtype="off", channels_last=False, fused_optimizer=True,
+                     cuda_graph=False)
+FAST_GPU_PLAN = dict(plan_loader="tensor", amp_dtype="bf16", channels_last=True, fused_optimizer=True,
+                     cuda_graph=True)
+GPU_NAME = "NVIDIA H100 80GB HBM3"
+# (device, batch, classic images/s per seed, fast images/s per seed): made up
+THROUGHPUT = [("cpu", 16, [180.0, 190.0], [300.0, 310.0]), ("cuda", 16, [900.0, 1000.0], [2600.0, 2800.0]),
+              ("cuda", 128, [4000.0, 4200.0], [20000.0, 21000.0])]
+
+
+def throughput_records(cpu: list[dict]) -> list[dict]:
+    """DERIVED, NOT MEASURED: throughput twins made from one smoke record, plus a classic-only case."""
+    base = row_of(cpu, R18_SGD + "-seed0")
+    recs = []
+    for device, bs, classic_ips, fast_ips in THROUGHPUT:
+        gpu = {"device_name": GPU_NAME} if device == "cuda" else {}
+        for seed in (0, 1):
+            common = dict(preset="throughput", device=device, batch_size=bs, seed=seed, epochs=3, **gpu)
+            recs.append(derived(base, **common, path="classic", loader="auto", images_per_s_median=classic_ips[seed],
+                                amp_dtype="fp16" if gpu else "off", mfu_pct=1.0 if gpu else None))
+            recs.append(derived(base, **common, path="fast", loader="auto", images_per_s_median=fast_ips[seed],
+                                speedup_vs_classic=fast_ips[seed] / classic_ips[seed], mfu_pct=5.0 if gpu else None,
+                                **(FAST_GPU_PLAN if gpu else FAST_CPU_PLAN)))
+    recs.append(derived(base, preset="throughput", model="resnet50", epochs=3, path="classic",
+                        images_per_s_median=60.0))
+    random.Random(1).shuffle(recs)
+    return recs
+
+
+def test_throughput_table_joins_paths_by_config_and_computes_the_speedup(cpu):
+    table = throughput_table(throughput_pairs(throughput_records(cpu)))
+    assert table.headers[:4] == ["model", "batch", "device", "hardware"]
+    assert "classic MFU (%)" in table.headers and "train limit" not in table.headers
+    rows = {tuple(r[:3]): dict(zip(table.headers, r, strict=True)) for r in table.rows}
+    assert list(rows) == [("resnet18", 16, "cpu"), ("resnet18", 16, "cuda"), ("resnet18", 128, "cuda"),
+                          ("resnet50", 16, "cpu")]
+    cpu_row = rows["resnet18", 16, "cpu"]
+    assert cpu_row["classic images/s"] == stat([180.0, 190.0], ",.0f")
+    speedup = cpu_row["speedup (fast/classic)"]
+    assert speedup.value == pytest.approx(305 / 185) and (speedup.n_a, speedup.n_b) == (2, 2)
+    assert cpu_row["recorded speedup"].mean == pytest.approx((300 / 180 + 310 / 190) / 2)
+    assert cpu_row["fast MFU (%)"] is None and cpu_row["fused optimizer"] is True
+    gpu_row = rows["resnet18", 128, "cuda"]
+    assert gpu_row["hardware"] == GPU_NAME and gpu_row["speedup (fast/classic)"].value == pytest.approx(5.0)
+    assert (gpu_row["classic amp"], gpu_row["fast amp"], gpu_row["CUDA graph"]) == ("fp16", "bf16", True)
+    alone = rows["resnet50", 16, "cpu"]
+    assert alone["classic images/s"].mean == 60.0 and alone["fast images/s"] is None
+    assert alone["speedup (fast/classic)"] is None
+    assert re.search(r"\| resnet18 +\| 128 +\| cuda .*\| 5\.00× ± [\d.]+ \(n=2/2\)", render_markdown([table]))
+
+
+def test_throughput_records_stay_out_of_every_other_table(cpu):
+    blocks = report_blocks(cpu + throughput_records(cpu))
+    names = [b.name for b in blocks if isinstance(b, Table)]
+    assert "throughput" in names
+    # cpu and cuda twins of resnet18 bs16 would otherwise make a CPU/GPU speedup and a devices table
+    assert "q2-speedup" not in names and not any("throughput" in n for n in names if n != "throughput")
+    flops = next(b for b in blocks if isinstance(b, Table) and b.name == "flops")
+    assert flops.rows[0][-1] == "1 flops, 5 train"
+    text = render_markdown(blocks)
+    assert "preset(s) throughput" not in text and "no accuracy comparison to show" in text
+
+
+def fast_records(cpu: list[dict]) -> list[dict]:
+    """DERIVED, NOT MEASURED: fast-path twins of the three MNIST sgd seeds and of the single Fashion run."""
+    made = [derived(row_of(cpu, f"{R18_SGD}-seed{seed}"), path="fast", loader="auto", test_acc_pct=acc,
+                    **FAST_CPU_PLAN) for seed, acc in enumerate([92.0, 92.6, 91.9])]
+    fashion = row_of(cpu, "smoke-fashion-r18-bs16-sgd")
+    return made + [derived(fashion, path="fast", loader="auto", test_acc_pct=70.5, **FAST_CPU_PLAN)]
+
+
+def test_fast_vs_classic_accuracy_within_the_seed_spread(cpu):
+    pairs, alone = path_pairs(cpu + fast_records(cpu))
+    assert len(pairs) == 2 and all(c["path"] == "classic" and f["path"] == "fast" for c, f in pairs)
+    assert sorted(r["optimizer"] for r in alone) == ["adam", "sgd"]  # mnist adam and the resnet50 run
+    table = path_accuracy_table(pairs)
+    assert table.headers == ["dataset", "model", "batch", "optimizer", "lr", "classic acc (%)", "fast acc (%)",
+                             "Δ acc (fast−classic, pts)", "seed spread"]
+    assert table.title.endswith("on CPU (Intel(R) Xeon(R) Processor)")
+    mnist, fashion = table.rows
+    assert mnist[:2] == ["MNIST", "resnet18"] and mnist[-1] == "within spread"
+    assert mnist[5] == stat([91.7, 92.5, 92.5]) and mnist[6] == stat([92.0, 92.6, 91.9])
+    assert mnist[7].value == pytest.approx(statistics.fmean([92.0, 92.6, 91.9]) - statistics.fmean([91.7, 92.5, 92.5]))
+    assert fashion[0] == "FashionMNIST" and fashion[7] == Signed(pytest.approx(1.6)) and fashion[-1] == "n too small"
+    text = render_markdown(report_blocks(cpu + fast_records(cpu)))
+    assert re.search(r"\| MNIST +\| resnet18 .*\| 92\.23 ± 0\.46 \(n=3\) +\| 92\.17 ± 0\.38 \(n=3\) +\| -0\.07 +\| "
+                     r"within spread", text)
+    # the smoke tables now show the path column, since it varies there
+    assert re.search(r"\| batch +\| optimizer +\| lr +\| path +\| loader +\|", text)
+
+
+def test_spread_verdict():
+    classic = Stat(92.0, 0.5, 3)
+    assert spread_verdict(classic, Stat(92.9, 0.3, 3)) == "within spread"
+    assert spread_verdict(classic, Stat(93.1, 0.3, 3)) == "outside spread"
+    assert spread_verdict(classic, Stat(91.0, 0.6, 2)) == "within spread"  # the larger std counts
+    assert spread_verdict(classic, Stat(92.0, None, 1)) == "n too small"
+    assert spread_verdict(None, classic) is None
+
+
+def sklearnex_records(cpu: list[dict]) -> list[dict]:
+    """DERIVED, NOT MEASURED: sklearnex twins of the MNIST poly runs, 4x faster fit, 2x faster predict."""
+    made = []
+    for rec in [r for r in cpu if r["case_id"].startswith("smoke-mnist-poly")]:
+        fast = derived(rec, backend="sklearnex", backend_version="derived", fit_time_ms=rec["fit_time_ms"] / 4,
+                       predict_time_ms=rec["predict_time_ms"] / 2, test_acc_pct=rec["test_acc_pct"] - 0.1)
+        fast["speedup_vs_sklearn"] = ((rec["fit_time_ms"] + rec["predict_time_ms"])
+                                      / (fast["fit_time_ms"] + fast["predict_time_ms"]))
+        made.append(fast)
+    return made
+
+
+def test_svm_backends_are_joined_by_config(cpu):
+    records = cpu + sklearnex_records(cpu)
+    rows = summaries(ok(records, "svm"))
+    assert "backend" in svm_table(rows, "t", "t").headers
+    assert "backend" not in svm_table(summaries(ok(cpu, "svm")), "t", "t").headers
+    pairs, alone = backend_pairs(records)
+    assert len(pairs) == 1 and len(alone) == 2
+    table = backend_table(pairs)
+    row = dict(zip(table.headers, table.rows[0], strict=True))
+    assert [row[h] for h in ("dataset", "kernel", "degree", "C")] == ["MNIST", "poly", 2, 10.0]
+    base = [r for r in cpu if r["case_id"].startswith("smoke-mnist-poly")]
+    sklearn_ms = stat([r["fit_time_ms"] + r["predict_time_ms"] for r in base])
+    intelex_ms = stat([r["fit_time_ms"] / 4 + r["predict_time_ms"] / 2 for r in base])
+    assert row["sklearn fit+predict (ms)"].mean == pytest.approx(sklearn_ms.mean)
+    assert row["speedup (sklearn/sklearnex)"].value == pytest.approx(ratio(sklearn_ms, intelex_ms).value)
+    assert row["recorded speedup"].n == 3 and row["sklearnex version"] == "derived"
+    assert row["Δ acc (sklearnex−sklearn, pts)"].value == pytest.approx(-0.1)
+    assert "svm-backends" in [b.name for b in report_blocks(records) if isinstance(b, Table)]
+
+
+def test_best_table_shows_time_to_target_only_when_recorded(cpu):
+    rows = summaries(ok(cpu, "train"))
+    assert "epochs to target" not in best_train_table(rows, ["dataset"], "b", "b").headers
+    for rec in [r for r in cpu if r["case_id"].startswith(R18_SGD)]:
+        rec.update(target_val_acc_pct=90.0, epochs_to_target=1, time_to_target_s=rec["train_time_s"])
+    table = best_train_table(summaries(ok(cpu, "train")), ["dataset"], "b", "b")
+    assert table.headers[-3:] == ["val acc (%)", "epochs to target", "time to target (s)"]
+    mnist = dict(zip(table.headers, table.rows[0], strict=True))
+    assert mnist["val target (%)"] == 90.0 and mnist["epochs to target"] == Stat(1.0, 0.0, 3, ".1f")
+
+
+def test_results_lines_are_dated_by_recorded_at():
+    lines = load([JSONL])
+    assert inputs_table(lines).rows[0][2] == "not recorded"
+    for minute, rec in enumerate(lines):
+        rec["recorded_at"] = f"2026-11-23T17:0{minute}:00+00:00"
+    assert inputs_table(lines).rows[0][2] == "2026-11-23 17:00:00 to 2026-11-23 17:04:00 UTC"

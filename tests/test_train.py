@@ -92,3 +92,10 @@ def test_gpu_case_without_cuda_says_so(mnist):
         pytest.skip("CUDA is present")
     with pytest.raises(RuntimeError, match="needs a CUDA GPU and none is visible"):
         Trainer(TrainCase(**TINY, device="cuda"), mnist)
+
+
+def test_deterministic_switch_is_set_per_case_and_never_leaks(mnist):
+    Trainer(TrainCase(**TINY, deterministic=True), mnist)
+    assert torch.are_deterministic_algorithms_enabled()
+    Trainer(TrainCase(**TINY), mnist)
+    assert not torch.are_deterministic_algorithms_enabled()

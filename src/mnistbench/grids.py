@@ -171,6 +171,8 @@ def is_slow(case) -> bool:
 
 def marker_names(case) -> list[str]:
     names = [case.preset, case.device_marker]
+    if case.kind == "flops":
+        names.append("flops")
     if is_slow(case):
         names.append("slow")
     return names

@@ -5,7 +5,9 @@ results lines or a `.benchmarks` folder; runs of one configuration on one kind o
 are grouped with the seed left out, so every cell is a mean over seeds with its spread and
 n; tables go out as Markdown (tabulate) and CSV, plots as PNG. Rows are joined by
 `record.config_key`, never by test name or order, so a laptop CPU run and a GPU run of the
-same case meet in one row wherever they were produced.
+same case meet in one row wherever they were produced. Twins are joined the same way with
+the compared field left out: fast and classic path (throughput, accuracy), sklearn and
+sklearnex (SVM backends).
 
     mnistbench-report FILES... [--out DIR]      # DIR/report.md, one CSV per table, PNGs
     mnistbench-report compare A B [--out DIR]   # A against B, case by case
@@ -27,7 +29,7 @@ from typing import NamedTuple
 
 from tabulate import tabulate
 
-from mnistbench.config import DATASETS, DEVICES, KERNELS, MODELS, OPTIMIZERS
+from mnistbench.config import DATASETS, DEVICES, KERNELS, MODELS, OPTIMIZERS, PATHS, SVM_BACKENDS
 from mnistbench.record import SCHEMA, case_fields, config_key
 from mnistbench.results import ResultsFileError, read_results
 
@@ -43,13 +45,21 @@ SEED_IGNORE = ("seed",)
 SPEEDUP_IGNORE = ("device", "seed", "pin_memory")
 COMPARE_IGNORE = ("device", "seed", "pin_memory", "num_workers")
 Q1A_PRESETS = ("q1a", "smoke")
+THROUGHPUT = "throughput"  # its own table only: a few timed steps, not a training run to read accuracy from
+PATH_IGNORE = ("path", "loader", "amp", "seed")  # fast and classic twins: the path picks its loader and amp
+BACKEND_IGNORE = ("backend", "seed")
+# Case fields added after runs were recorded, with the value every run had before the field existed.
+BACKFILL = {"train": {"path": ("classic", "the classic loop was the only one"),
+                      "deterministic": (False, "deterministic algorithms could not be turned on")}}
 
 MODEL_NAMES = {"resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50"}
 DEVICE_NAMES = {"cpu": "CPU", "cuda": "GPU"}
-ORDER = {"model": MODELS, "optimizer": OPTIMIZERS, "device": DEVICES, "kernel": KERNELS, "dataset": DATASETS}
+ORDER = {"model": MODELS, "optimizer": OPTIMIZERS, "device": DEVICES, "kernel": KERNELS, "dataset": DATASETS,
+         "path": PATHS, "backend": SVM_BACKENDS}
 LABELS = {
     "batch_size": "batch", "lr": "lr", "image_size": "image size (px)", "train_limit": "train limit",
     "eval_limit": "eval limit", "pin_memory": "pin_memory", "n_train": "train size", "hardware": "hardware",
+    "target_val_acc_pct": "val target (%)",
 }
 # Columns shown when they vary, ahead of any other case field that happens to vary.
 PREFERRED_EXTRAS = ("epochs", "pin_memory", "image_size", "train_limit", "stem", "amp", "path", "loader")
@@ -105,6 +115,16 @@ def load(paths: Iterable[str | Path]) -> list[dict]:
     records, seen = [], {}
     for path in _expand(paths):
         records += _drop_repeats(_load_file(path), seen, path)
+    return _backfill(records)
+
+
+def _backfill(records: list[dict]) -> list[dict]:
+    """Case fields a record predates get the value they had then (path: classic); `backfilled` names them."""
+    for rec in records:
+        for field, (value, _) in BACKFILL.get(rec["kind"], {}).items():
+            if field not in rec:
+                rec[field] = value
+                rec["backfilled"] = [*rec.get("backfilled", []), field]
     return records
 
 
@@ -325,6 +345,8 @@ def ratio(a: Stat | None, b: Stat | None) -> Ratio | None:
 METRICS = {
     "test_acc_pct": ".2f", "val_acc_pct": ".2f", "train_time_s": ",.2f", "images_per_s": ",.0f",
     "fit_time_ms": ",.0f", "predict_time_ms": ",.0f", "gmacs_fvcore": ".4f", "params_m": ".2f",
+    "images_per_s_median": ",.0f", "mfu_pct": ".1f", "epochs_to_target": ".1f", "time_to_target_s": ",.2f",
+    "speedup_vs_classic": ".2f", "speedup_vs_sklearn": ".2f",
 }
 
 
@@ -426,10 +448,17 @@ BEST_TRAIN = ["preset", "dataset", "model", "stem", "image_size", "batch_size", 
               "pin_memory", "amp", "path", "loader", "device", "hardware", "split", "train_limit"]
 
 
+TARGET_METRICS = {"epochs_to_target": "epochs to target", "time_to_target_s": "time to target (s)"}
+
+
 def best_train_table(rows: list[dict], by: list[str], name: str, title: str) -> Table:
-    headers = [_label(c) for c in BEST_TRAIN] + ["test acc (%)", "train time (s)", "val acc (%)"]
-    body = [[_display(c, r.get(c)) for c in BEST_TRAIN] + [r["test_acc_pct"], r["train_time_s"], r["val_acc_pct"]]
-            for r in best(rows, by)]
+    """The winners; time-to-target columns (and the target) when any run in `rows` reached one."""
+    targets = [m for m in TARGET_METRICS if any(r.get(m) for r in rows)]
+    columns = BEST_TRAIN + (["target_val_acc_pct"] if targets else [])
+    headers = ([_label(c) for c in columns] + ["test acc (%)", "train time (s)", "val acc (%)"]
+               + [TARGET_METRICS[m] for m in targets])
+    body = [[_display(c, r.get(c)) for c in columns] + [r["test_acc_pct"], r["train_time_s"], r["val_acc_pct"]]
+            + [r.get(m) for m in targets] for r in best(rows, by)]
     return Table(name, title, headers, body)
 
 
@@ -440,7 +469,7 @@ def svm_table(rows: list[dict], name: str, title: str) -> Table:
     columns = SVM_LEAD + varying(rows, [c for c in extras("svm", SVM_LEAD, ["seed", "preset"])
                                         if c != "train_limit"])
     body = [[_svm_cell(r, c) for c in columns] + [r["test_acc_pct"], r["fit_time_ms"], r["predict_time_ms"]]
-            for r in sort_rows(rows, ["dataset", "kernel", "degree", "C", "gamma", "n_train"])]
+            for r in sort_rows(rows, ["dataset", "kernel", "degree", "C", "gamma", "n_train", "backend"])]
     headers = [_label(c) for c in columns] + ["test acc (%)", "fit time (ms)", "predict time (ms)"]
     return Table(name, title, headers, body)
 
@@ -500,6 +529,144 @@ def speedup_table(pairs: list[tuple[dict, dict]]) -> Table:
                  headers, body)
 
 
+def twin_pairs(rows: list[dict], field: str, base: str, other: str,
+               ignore: tuple[str, ...]) -> tuple[list[tuple[dict, dict]], list[dict]]:
+    """(base row, other row) for every configuration summarised with both values of `field` on the same
+    hardware, joined by config with `ignore` (which names `field`) left out; and the rows without a twin."""
+    by_config: dict[tuple, dict[object, list[dict]]] = {}
+    for row in rows:
+        key = config_key(row, ignore) + (row["hardware"],)
+        by_config.setdefault(key, {}).setdefault(row.get(field), []).append(row)
+    pairs, alone = [], []
+    for sides in by_config.values():
+        if base in sides and other in sides:
+            pairs += [(b, o) for b in sides[base] for o in sides[other]]
+        else:
+            alone += [r for side in sides.values() for r in side]
+    return pairs, alone
+
+
+def not_throughput(records: Iterable[dict]) -> list[dict]:
+    """Every record but the throughput preset's, which only the throughput table reads."""
+    return [r for r in records if r.get("preset") != THROUGHPUT]
+
+
+THROUGHPUT_LEAD = ["model", "batch_size", "device", "hardware"]
+FAST_PLAN = {"plan_loader": "fast loader", "amp_dtype": "fast amp", "channels_last": "channels_last",
+             "fused_optimizer": "fused optimizer", "cuda_graph": "CUDA graph"}
+
+
+def throughput_pairs(records: Iterable[dict]) -> list[tuple[dict | None, dict | None]]:
+    """(classic row, fast row) of the throughput preset per configuration; None where a path did not run."""
+    rows = summaries(r for r in ok(records, "train") if r.get("preset") == THROUGHPUT)
+    pairs, alone = twin_pairs(rows, "path", "classic", "fast", PATH_IGNORE)
+    return pairs + [(r, None) if r.get("path", "classic") == "classic" else (None, r) for r in alone]
+
+
+def throughput_table(pairs: list[tuple[dict | None, dict | None]]) -> Table:
+    """Median-round images/s per path, their ratio, MFU when known, and what the fast path turned on."""
+    either = [c or f for c, f in pairs]
+    # steps per round are fixed per device, so the train limit only restates the batch size
+    candidates = [c for c in extras("train", THROUGHPUT_LEAD, [*PATH_IGNORE, "preset", "train_limit"])
+                  if c != "hardware"]
+    columns = THROUGHPUT_LEAD + varying(either, candidates)
+    mfu = any(_get(row, "mfu_pct") for pair in pairs for row in pair)
+    headers = ([_label(c) for c in columns]
+               + ["classic images/s", "fast images/s", "speedup (fast/classic)", "recorded speedup"]
+               + (["classic MFU (%)", "fast MFU (%)"] if mfu else []) + ["classic amp"] + list(FAST_PLAN.values()))
+    body = []
+    order = sorted(range(len(pairs)), key=lambda i: tuple(_sort_value(c, either[i].get(c)) for c in columns))
+    for i in order:
+        classic, fast = pairs[i]
+        ips_c, ips_f = _get(classic, "images_per_s_median"), _get(fast, "images_per_s_median")
+        body.append([_display(c, either[i].get(c)) for c in columns]
+                    + [ips_c, ips_f, ratio(ips_f, ips_c), _get(fast, "speedup_vs_classic")]
+                    + ([_get(classic, "mfu_pct"), _get(fast, "mfu_pct")] if mfu else [])
+                    + [_run_value(classic, "amp_dtype")] + [_run_value(fast, f) for f in FAST_PLAN])
+    return Table("throughput", "Throughput: classic and fast path, same configuration (median-round images/s, "
+                 "mean over seeds)", headers, body)
+
+
+def _run_value(row: dict | None, field: str):
+    """A field every run of the row shares; disagreeing values side by side, so the disagreement shows."""
+    if row is None:
+        return None
+    values = list(dict.fromkeys(r.get(field) for r in row["runs"]))
+    return values[0] if len(values) == 1 else " / ".join(map(str, values))
+
+
+def path_pairs(records: Iterable[dict]) -> tuple[list[tuple[dict, dict]], list[dict]]:
+    """(classic row, fast row) per configuration run on both paths (throughput preset left out)."""
+    rows = summaries(not_throughput(ok(records, "train")))
+    return twin_pairs(rows, "path", "classic", "fast", PATH_IGNORE)
+
+
+def spread_verdict(classic: Stat | None, fast: Stat | None) -> str | None:
+    """Is the difference of means within twice the larger seed-to-seed standard deviation?"""
+    if classic is None or fast is None:
+        return None
+    if classic.n < 2 or fast.n < 2:
+        return "n too small"
+    within = abs(fast.mean - classic.mean) <= 2 * max(classic.std, fast.std)
+    return "within spread" if within else "outside spread"
+
+
+PATH_LEAD = ["dataset", "model", "batch_size", "optimizer", "lr"]
+
+
+def path_accuracy_table(pairs: list[tuple[dict, dict]]) -> Table:
+    """Test accuracy per path, the difference of means and whether it is within the seed-to-seed spread."""
+    columns = PATH_LEAD + varying([c for c, _ in pairs], extras("train", PATH_LEAD, [*PATH_IGNORE, "model"]))
+    # a path's loader and amp are left out of the join; when they differ between pairs, both sides show
+    variants = [c for c in ("loader", "amp") if len({(_hashable(a.get(c)), _hashable(b.get(c))) for a, b in pairs}) > 1]
+    headers = ([_label(c) for c in columns] + [f"{side} {c}" for c in variants for side in ("classic", "fast")]
+               + ["classic acc (%)", "fast acc (%)", "Δ acc (fast−classic, pts)", "seed spread"])
+    body = []
+    for classic, fast in sorted(pairs, key=lambda p: tuple(_sort_value(c, p[0].get(c)) for c in columns)):
+        acc_c, acc_f = classic["test_acc_pct"], fast["test_acc_pct"]
+        delta = Signed(acc_f.mean - acc_c.mean) if acc_c and acc_f else None
+        body.append([_display(c, classic.get(c)) for c in columns]
+                    + [row.get(c) for c in variants for row in (classic, fast)]
+                    + [acc_c, acc_f, delta, spread_verdict(acc_c, acc_f)])
+    title = "Fast path against classic path: test accuracy, same configuration"
+    if "hardware" not in columns:
+        title += f", on {DEVICE_NAMES.get(pairs[0][0]['device'], pairs[0][0]['device'])} ({pairs[0][0]['hardware']})"
+    return Table("path-accuracy", title, headers, body)
+
+
+def backend_pairs(records: Iterable[dict]) -> tuple[list[tuple[dict, dict]], list[dict]]:
+    """(sklearn row, sklearnex row) per SVM configuration run with both backends."""
+    return twin_pairs(summaries(ok(records, "svm")), "backend", "sklearn", "sklearnex", BACKEND_IGNORE)
+
+
+BACKEND_LEAD = ["dataset", "kernel", "degree", "C"]
+
+
+def backend_table(pairs: list[tuple[dict, dict]]) -> Table:
+    """Fit + predict time per backend, their ratio and the accuracy difference, per dataset, kernel and C."""
+    candidates = ["gamma", "n_train"] + [c for c in extras("svm", BACKEND_LEAD, [*BACKEND_IGNORE, "gamma"])
+                                         if c not in ("train_limit", "device")]
+    columns = BACKEND_LEAD + varying([b for b, _ in pairs], candidates)
+    headers = ([_label(c) for c in columns]
+               + ["sklearn fit+predict (ms)", "sklearnex fit+predict (ms)", "speedup (sklearn/sklearnex)",
+                  "recorded speedup", "Δ acc (sklearnex−sklearn, pts)", "sklearnex version"])
+    body = []
+    for base, other in sorted(pairs, key=lambda p: tuple(_sort_value(c, p[0].get(c)) for c in columns)):
+        ms_b, ms_x = _fit_predict_ms(base), _fit_predict_ms(other)
+        acc_b, acc_x = base["test_acc_pct"], other["test_acc_pct"]
+        body.append([_svm_cell(base, c) for c in columns]
+                    + [ms_b, ms_x, ratio(ms_b, ms_x), other["speedup_vs_sklearn"],
+                       Signed(acc_x.mean - acc_b.mean) if acc_b and acc_x else None,
+                       _run_value(other, "backend_version")])
+    return Table("svm-backends", "SVM backends: scikit-learn against scikit-learn-intelex, same configuration "
+                 "(fit + predict time, mean over runs)", headers, body)
+
+
+def _fit_predict_ms(row: dict) -> Stat | None:
+    return stat((r["fit_time_ms"] + r["predict_time_ms"] for r in row["runs"]
+                 if _is_number(r.get("fit_time_ms")) and _is_number(r.get("predict_time_ms"))), ",.0f")
+
+
 def flops_table(records: Iterable[dict]) -> Table:
     """fvcore's count per model, stem and input size, from FLOP cases and from training runs alike."""
     found: dict[tuple, dict] = {}
@@ -552,7 +719,9 @@ def inputs_table(records: list[dict]) -> Table:
 
 
 def _dates(recs: list[dict]) -> str:
-    dates = sorted({str(r["run_datetime"])[:19].replace("T", " ") for r in recs if r.get("run_datetime")})
+    """The session's date (pytest-benchmark JSON), else each record's recorded_at (results lines): first to last."""
+    when = [r.get("run_datetime") or r.get("recorded_at") for r in recs]
+    dates = sorted({str(w)[:19].replace("T", " ") for w in when if w})
     return " to ".join(dict.fromkeys([dates[0], dates[-1]])) + " UTC" if dates else "not recorded"
 
 
@@ -595,6 +764,11 @@ def schema_notes(records: list[dict]) -> list[str]:
             if absent:
                 notes.append(f"{absent} of {len(recs)} {kind} record(s) predate the case field `{field}`; "
                              "they join only with records that also lack it.")
+        for field, (value, why) in BACKFILL.get(kind, {}).items():
+            filled = sum(field in r.get("backfilled", ()) for r in recs)
+            if filled:
+                notes.append(f"{filled} of {len(recs)} {kind} record(s) predate the case field `{field}` and are "
+                             f"read as {field} = {value!r}: when they ran, {why}.")
     return notes
 
 
@@ -759,8 +933,10 @@ def report_blocks(records: list[dict]) -> list[str | Table | Plot]:
     blocks += ["## Runs that did not finish ok"]
     failed = failed_table(records)
     blocks += [failed] if failed.rows else [f"All {len(records)} records have status ok."]
-    blocks += q1a_blocks(records) + q1b_blocks(records) + q2_blocks(records) + flops_blocks(records)
-    untabulated = sorted({r.get("preset") for r in records if r["kind"] == "train"} - {*Q1A_PRESETS, "q2"}, key=str)
+    blocks += q1a_blocks(records) + q1b_blocks(records) + q2_blocks(records) + path_blocks(records)
+    blocks += flops_blocks(records)
+    untabulated = sorted({r.get("preset") for r in records if r["kind"] == "train"}
+                         - {*Q1A_PRESETS, "q2", THROUGHPUT}, key=str)
     if untabulated:
         blocks.append(f"Training records of preset(s) {', '.join(map(str, untabulated))} are counted above "
                       "but not tabulated by this report.")
@@ -806,11 +982,18 @@ def q1b_blocks(records: list[dict]) -> list:
         blocks.append(svm_table(mine, f"svm-{preset}", f"Preset {preset}: SVC per dataset, kernel and "
                                 "hyperparameters (fit = training time)"))
         blocks.append(best_svm_table(mine, f"svm-{preset}-best", f"Preset {preset}: best per dataset and kernel"))
+    pairs, _ = backend_pairs(records)
+    if pairs:
+        blocks.append(backend_table(pairs))
+    elif varying(rows, ["backend"]):
+        blocks.append("No SVM configuration ran with both sklearn and sklearnex, so there is no backend "
+                      "comparison to show.")
     return blocks + [svm_plot(rows)]
 
 
 def q2_blocks(records: list[dict]) -> list:
     blocks: list = ["## Q2: CPU vs GPU"]
+    records = not_throughput(records)
     rows = summaries(ok(records, "train"))
     for preset in sorted({r.get("preset") for r in rows}, key=str):
         mine = [r for r in rows if r.get("preset") == preset]
@@ -829,8 +1012,32 @@ def q2_blocks(records: list[dict]) -> list:
     return blocks + [speedup_plot(pairs)]
 
 
+def path_blocks(records: list[dict]) -> list:
+    """Throughput per path (the throughput preset) and test accuracy per path (every other preset)."""
+    blocks: list = ["## Fast path and classic path"]
+    pairs = throughput_pairs(records)
+    if pairs:
+        blocks += [throughput_table(pairs),
+                   "Images/s is the median round's, averaged over seeds. The speedup is the ratio of those means, "
+                   "joined by configuration with path, loader, amp and seed left out, on the same hardware; "
+                   "recorded speedup is the mean of the per-seed `speedup_vs_classic` written during the run, "
+                   "as a check. MFU is 6 × fvcore MACs × images/s over the GPU's bf16 dense peak."]
+    else:
+        blocks.append("No throughput runs in the inputs (`pytest benchmarks -m throughput`).")
+    accuracy, _ = path_pairs(records)
+    if accuracy:
+        blocks += [path_accuracy_table(accuracy),
+                   "Joined the same way (throughput runs left out). Seed spread: *within spread* when "
+                   "|Δ| ≤ 2 × the larger of the two paths' seed-to-seed standard deviations, *outside spread* "
+                   "otherwise, *n too small* when either path has a single run."]
+    else:
+        blocks.append("No configuration outside the throughput preset ran on both paths, so there is no "
+                      "accuracy comparison to show.")
+    return blocks
+
+
 def flops_blocks(records: list[dict]) -> list:
-    table = flops_table(records)
+    table = flops_table(not_throughput(records))
     return ["## FLOPs and parameters", table if table.rows else "No FLOP counts in the inputs."]
 
 
