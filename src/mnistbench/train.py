@@ -321,7 +321,10 @@ class Trainer:
     def step_on(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         """One optimizer step; graph-safe (no host reads). Returns the loss tensor."""
         xb = xb.contiguous(memory_format=self.memory)
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+        # autocast's weight-cast cache must not outlive a graph capture (CUDA graphs + AMP docs)
+        autocast = torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None,
+                                  cache_enabled=not self.plan.cuda_graph)
+        with autocast:
             logits = self.model(xb)
             loss = self.criterion(logits, yb)
         self.optimizer.zero_grad(set_to_none=True)
