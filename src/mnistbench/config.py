@@ -26,7 +26,7 @@ PRESETS = ("q1a", "q1b", "q2", "smoke", "throughput")
 
 SHORT_DATASET = {"MNIST": "mnist", "FashionMNIST": "fashion"}
 
-# Cases the study never ran are still valid; these are what an id abbreviates.
+# Short names in case ids, so an id stays readable in pytest's output.
 SHORT_MODEL = {"resnet18": "r18", "resnet34": "r34", "resnet50": "r50"}
 
 

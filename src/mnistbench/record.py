@@ -18,9 +18,6 @@ import mnistbench
 SCHEMA = "mnistbench.result/1"
 STATUSES = ("ok", "below_floor", "diverged", "oom", "error")
 
-# Fields that say how a run was executed rather than what was computed.
-RUN_FIELDS = ("device", "seed", "pin_memory", "num_workers", "loader", "preset", "backend")
-
 
 def cpu_model() -> str:
     """The CPU's marketing name; platform.processor() is empty on Linux."""
