@@ -4,10 +4,8 @@ The same configurations run on both devices; the report joins them by configurat
 give the GPU speedup. FLOPs per image ride along in every record (gmacs_fvcore).
 """
 
-from mnistbench.bench import run_train
-
 PRESET, KIND = "q2", "train"
 
 
-def test_q2(case, splits, benchmark, results_log, baselines):
-    run_train(benchmark, case, splits.get(case), results_log, baselines)
+def test_q2(case, run_case):
+    run_case(case)

@@ -7,30 +7,28 @@ Floors are set from measured runs of exactly these cases (mnistbench.floors).
 
 import pytest
 
-from mnistbench.bench import run_flops, run_svm, run_train
-
 PRESET = "smoke"
 
 
 class TestTrain:
     KIND = "train"
 
-    def test_train(self, case, splits, benchmark, results_log):
-        run_train(benchmark, case, splits.get(case), results_log)
+    def test_train(self, case, run_case):
+        run_case(case)
 
 
 class TestSVM:
     KIND = "svm"
 
-    def test_svm(self, case, splits, benchmark, results_log):
-        run_svm(benchmark, case, splits.get(case), results_log)
+    def test_svm(self, case, run_case):
+        run_case(case)
 
 
 class TestFlops:
     KIND = "flops"
 
-    def test_flops(self, case, benchmark, results_log):
-        rec = run_flops(benchmark, case, results_log)
+    def test_flops(self, case, run_case):
+        rec = run_case(case)
         # fvcore at 1x28x28 with the standard stem: the write-ups' 0.03 G / 0.08 G
         expected = {"resnet18": 0.033, "resnet34": 0.070, "resnet50": 0.078}[case.model]
         assert rec["gmacs_fvcore"] == pytest.approx(expected, rel=0.02)

@@ -6,10 +6,9 @@ and, on GPUs with a known peak, `mfu_pct`. Each round is a fixed number of optim
 steps (20 on a CPU, 300 on a GPU), 3 rounds per case, warm-up and capture excluded.
 """
 
-from mnistbench.bench import run_train
-
 PRESET, KIND = "throughput", "train"
+MEASUREMENT = True  # figures to record, not a check: marked slow, so `pytest -m "not slow"` leaves it out
 
 
-def test_throughput(case, splits, benchmark, results_log, baselines):
-    run_train(benchmark, case, splits.get(case), results_log, baselines)
+def test_throughput(case, run_case):
+    run_case(case)

@@ -1,6 +1,9 @@
+import dataclasses
+
 import pytest
 
-from mnistbench.config import ConfigError, SVMCase, TrainCase
+from mnistbench import grids
+from mnistbench.config import ConfigError, FlopsCase, SVMCase, TrainCase
 
 
 @pytest.mark.parametrize(
@@ -10,7 +13,6 @@ from mnistbench.config import ConfigError, SVMCase, TrainCase
         ("model", "resnet101", "resnet18, resnet34, resnet50"),
         ("optimizer", "rmsprop", "sgd, adam"),
         ("split", "random", "pooled, official"),
-        ("preset", "q3", "q1a, q1b, q2, smoke"),
         ("amp", "fp8", "auto, off, fp16, bf16"),
     ],
 )
@@ -46,3 +48,40 @@ def test_loader_follows_the_path_unless_named():
     assert TrainCase(path="fast").resolved_loader == "tensor"
     assert TrainCase(path="fast", loader="dataloader").resolved_loader == "dataloader"
     assert TrainCase(path="classic").id.endswith("-pin-classic-seed0-cpu")
+
+
+def test_unknown_preset_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match="Invalid preset 'q3'. Valid values: q1a, q1b, q2, smoke, throughput."):
+        grids.build("q3")
+
+
+def test_every_case_of_every_preset_has_a_distinct_id():
+    opts = grids.GridOptions(seeds=2, pin_memory=(True, False), path="classic", svm_backends=("sklearn", "sklearnex"))
+    cases = grids.build_all(opts)
+    assert len({c.id for c in cases}) == len(cases)
+
+
+def test_a_label_leaves_out_the_parts_a_join_ignores():
+    case = TrainCase(preset="q2", dataset="FashionMNIST", device="cuda", seed=3)
+    assert case.label(("seed", "device", "pin_memory")) == "q2-fashion-r18-bs16-sgd-lr1e-3-ep1"
+    assert FlopsCase(stem="small").id == "flops-r18-small-1x28"
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightDecayCase(TrainCase):
+    weight_decay: float = 0.0  # a new numeric axis, as README "Extending" adds it
+
+
+def test_a_new_field_shows_in_the_id_only_when_set():
+    assert WeightDecayCase().id == TrainCase().id
+    assert "-weight_decay-0.0005-" in WeightDecayCase(weight_decay=5e-4).id
+
+
+def test_fields_parse_from_the_command_line_by_their_type():
+    assert TrainCase.parse_field("lr", "1e-2") == 0.01
+    assert TrainCase.parse_field("train_limit", "none") is None
+    assert TrainCase.parse_field("deterministic", "on") is True
+    with pytest.raises(ConfigError, match="Invalid batch_size 'big': expected int"):
+        TrainCase.parse_field("batch_size", "big")
+    with pytest.raises(ConfigError, match="Invalid train field 'momentum'. Valid values: preset, dataset"):
+        TrainCase.parse_field("momentum", "0.9")

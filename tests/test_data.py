@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from mnistbench import data
+from mnistbench import batches, data
 from mnistbench.config import TrainCase
 from mnistbench.data import DataError, load_raw, make_split
 
@@ -50,13 +50,13 @@ def test_decoded_cache_is_reused_and_keyed_on_the_sources(data_dir, tmp_path, mo
 def test_per_batch_input_matches_torchvision_transforms(mnist):
     from torchvision import transforms
 
-    x = data.to_input(mnist.x_train[:4], mnist, 28)
+    x = batches.to_input(mnist.x_train[:4], mnist, 28)
     tv = transforms.Compose([transforms.ToTensor(), transforms.Normalize((mnist.mean,), (mnist.std,))])
     from PIL import Image
 
     ref = torch.stack([tv(Image.fromarray(img.numpy(), mode="L")) for img in mnist.x_train[:4]])
     assert torch.allclose(x, ref, atol=1e-6)
-    assert data.to_input(mnist.x_train[:2], mnist, 64).shape == (2, 1, 64, 64)
+    assert batches.to_input(mnist.x_train[:2], mnist, 64).shape == (2, 1, 64, 64)
 
 
 # ---------------------------------------------------------------- broken data

@@ -1,4 +1,5 @@
-"""Nothing lost, clear errors: diverged runs, out-of-memory, a killed grid and --resume."""
+"""Nothing lost, clear errors: diverged runs, out-of-memory and other failures, warnings,
+a killed grid and --resume, and the GPU acceptance command on a machine without a GPU."""
 
 import json
 import os
@@ -6,12 +7,15 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
+import weakref
 from pathlib import Path
 
 import pytest
 import torch
+from cuda_shim import Bench
 
-from mnistbench import bench
+from mnistbench import acceptance, bench
 from mnistbench.config import TrainCase
 from mnistbench.floors import Floor
 from mnistbench.results import ResultsLog, finished_keys, read_results
@@ -19,15 +23,6 @@ from mnistbench.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(train_limit=320, eval_limit=200, batch_size=32)
-
-
-class Bench:
-    """Just enough of pytest-benchmark's fixture for bench.run_* outside a benchmark session."""
-
-    disabled, cprofile = True, False
-
-    def __init__(self):
-        self.extra_info = {}
 
 
 def test_diverged_run_is_recorded_and_fails_with_epoch_and_step(mnist, tmp_path):
@@ -42,20 +37,70 @@ def test_diverged_run_is_recorded_and_fails_with_epoch_and_step(mnist, tmp_path)
 
 def test_out_of_memory_is_recorded_with_model_and_batch_and_the_next_case_runs(mnist, tmp_path, monkeypatch):
     log = ResultsLog(tmp_path / "r.jsonl")
-    real = Trainer.train_epoch
+    model, alive_when_measured = [], []
 
     def oom(self):
+        model.append(weakref.ref(self.model))
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
+    def mem_get_info(device=None):  # free memory is measured once the failed case's tensors are gone
+        alive_when_measured.append(model[0]() is not None)
+        return 70 * 2**30, 80 * 2**30
+
     monkeypatch.setattr(Trainer, "train_epoch", oom)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", mem_get_info)
     big = TrainCase(**{**TINY, "batch_size": 64}, model="resnet50")
-    with pytest.raises(pytest.fail.Exception, match="CUDA out of memory: resnet50 at batch 64, 28px"):
+    with pytest.raises(pytest.fail.Exception, match="CUDA out of memory: resnet50 at batch 64, 28px; 70.0 of 80.0"):
         bench.run_train(Bench(), big, mnist, log)
-    monkeypatch.setattr(Trainer, "train_epoch", real)
+    assert alive_when_measured == [False]
+    monkeypatch.undo()
     bench.run_train(Bench(), TrainCase(train_limit=1000, eval_limit=500), mnist, log)
     first, second = read_results(log.path)
     assert first["status"] == "oom" and "GiB free" in first["message"] and first["batch_size"] == 64
     assert second["status"] == "ok"
+
+
+@pytest.mark.parametrize("error", [
+    RuntimeError("cuDNN error: CUDNN_STATUS_EXECUTION_FAILED\nmore lines of CUDA detail"),
+    KeyError("a bug"),
+])
+def test_any_other_failure_is_recorded_as_error_then_fails_and_the_next_case_runs(mnist, tmp_path, monkeypatch,
+                                                                                   error):
+    log = ResultsLog(tmp_path / "r.jsonl")
+
+    def fail(self):
+        raise error
+
+    monkeypatch.setattr(Trainer, "train_epoch", fail)
+    with pytest.raises(pytest.fail.Exception, match=type(error).__name__):
+        bench.run_train(Bench(), TrainCase(**TINY), mnist, log)
+    monkeypatch.undo()
+    monkeypatch.setattr(bench, "floor_for", lambda case, n: Floor(0.0, "no floor"))
+    bench.run_train(Bench(), TrainCase(**TINY), mnist, log)
+    first, second = read_results(log.path)
+    assert first["status"] == "error" and second["status"] == "ok"
+    assert first["message"] == f"{type(error).__name__}: {str(error).splitlines()[0]}"
+    assert first["n_train"] == 320  # the partial result: what was set up before it failed
+
+
+def test_a_warning_during_a_case_is_recorded_not_raised(mnist, tmp_path, monkeypatch):
+    """tests/ run with filterwarnings = error; a benchmark case records the warning and passes."""
+    log = ResultsLog(tmp_path / "r.jsonl")
+    real = Trainer.after_epoch
+
+    def after_epoch(self):
+        warnings.warn("a torch warning nobody has seen yet", UserWarning, stacklevel=1)
+        real(self)
+
+    monkeypatch.setattr(Trainer, "after_epoch", after_epoch)
+    monkeypatch.setattr(bench, "floor_for", lambda case, n: Floor(0.0, "no floor"))
+    rec = bench.run_train(Bench(), TrainCase(**TINY, epochs=2), mnist, log)
+    assert rec["status"] == "ok" and len(rec["warnings"]) == 1
+    assert rec["warnings"][0].startswith("UserWarning: a torch warning nobody has seen yet (test_failures.py:")
+    assert read_results(log.path)[0]["warnings"] == rec["warnings"]
+    with pytest.raises(UserWarning):  # outside a case, warnings are errors again
+        warnings.warn("after the case", UserWarning, stacklevel=1)
 
 
 def test_below_floor_is_recorded_then_fails(mnist, tmp_path, monkeypatch):
@@ -73,7 +118,7 @@ def test_torn_last_line_is_skipped_with_a_warning_and_appending_goes_on(tmp_path
     with open(log.path, "a") as fh:
         fh.write('{"schema": "mnistbench.result/1", "kind": "fl')  # killed mid-write
     log.append(rec)
-    with pytest.warns(UserWarning, match=r"skipped unreadable line\(s\) \[2\]"):
+    with pytest.warns(UserWarning, match=r"skipped unreadable line\(s\) \[3\]"):  # after the header and one record
         assert len(read_results(log.path)) == 2
 
 
@@ -92,9 +137,10 @@ def test_killed_grid_keeps_finished_cases_and_resume_runs_the_rest(data_dir, tmp
     results = tmp_path / "results.jsonl"
     picked = "smoke-mnist-r18-bs16-sgd or flops"
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "benchmarks" / "test_smoke.py"), f"--rootdir={ROOT}",
-           "-p", "no:cacheprovider", f"--data-dir={data_dir}", "--offline", "-q", "-k", picked]
+           "-p", "no:cacheprovider", f"--mb-data-dir={data_dir}", "--mb-offline", "-q", "-m", "cpu", "-k", picked,
+           "--mb-axis", "train_limit=400"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([*cmd, f"--results={results}"], cwd=tmp_path, env=env,
+    proc = subprocess.Popen([*cmd, f"--mb-results={results}"], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     while _count(results) < 1 and proc.poll() is None and time.monotonic() < deadline:
@@ -106,7 +152,7 @@ def test_killed_grid_keeps_finished_cases_and_resume_runs_the_rest(data_dir, tmp
     assert all(r["status"] == "ok" for r in kept)
 
     done = finished_keys(results)
-    resumed = subprocess.run([*cmd, f"--resume={results}", "-rs"], cwd=tmp_path, env=env,
+    resumed = subprocess.run([*cmd, f"--mb-resume={results}", "-rs"], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-2000:]
     assert f"already recorded ok in {results}" in resumed.stdout
@@ -115,3 +161,26 @@ def test_killed_grid_keeps_finished_cases_and_resume_runs_the_rest(data_dir, tmp
     assert len(final) == 4 and len({r["case_id"] for r in final}) == 4
     assert done <= finished_keys(results)
     json.dumps(final)  # every line is a complete record
+
+
+def test_acceptance_on_a_machine_without_cuda_says_so_and_runs_nothing(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("nothing may run"))
+    assert acceptance.main(["--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no CUDA device visible to torch") and "run this on a GPU machine" in err
+    assert len(err.splitlines()) == 1 and not any(tmp_path.iterdir())
+
+
+def test_acceptance_runs_the_gpu_smoke_set_and_throughput_then_the_report(tmp_path):
+    folder = tmp_path / "gpu" / acceptance.slug("NVIDIA H100 80GB HBM3")
+    assert folder.name == "nvidia-h100-80gb-hbm3"
+    options = acceptance.Options(tmp_path / "gpu", "/data", None, 20)
+    smoke, throughput, report = acceptance.commands(folder, options, python="py")
+    assert smoke == ["py", "-m", "pytest", "benchmarks", "-m", "smoke and gpu", "--mb-offline",
+                     "--mb-data-dir=/data", "--mb-check-graph=20", f"--benchmark-json={folder / 'smoke.json'}",
+                     f"--mb-results={folder / 'smoke.jsonl'}"]
+    assert throughput[5] == "throughput and gpu" and not any("check-graph" in a for a in throughput)
+    assert f"--mb-results={folder / 'throughput.jsonl'}" in throughput
+    assert report == ["py", "-m", "mnistbench.report", str(folder / "smoke.jsonl"),
+                      str(folder / "throughput.jsonl"), "--out", str(folder)]

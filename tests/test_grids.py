@@ -41,10 +41,31 @@ def test_q1b_rbf_has_no_degree_axis():
 
 
 def test_slow_marker_follows_the_estimate():
-    assert "slow" in grids.marker_names(TrainCase(preset="q2", dataset="FashionMNIST"))
-    smoke = [c for c in grids.build("smoke") if not isinstance(c, SVMCase)]
-    assert not any("slow" in grids.marker_names(c) for c in smoke)
-    assert grids.marker_names(TrainCase(preset="q1a", device="cuda", epochs=10))[:2] == ["q1a", "gpu"]
+    assert "slow" in TrainCase(preset="q2", dataset="FashionMNIST").marks
+    smoke = grids.build("smoke", grids.GridOptions(devices=("cpu",)))
+    assert not any("slow" in c.marks for c in smoke)
+    assert TrainCase(preset="q1a", device="cuda", epochs=10).marks[:2] == ["q1a", "gpu"]
+
+
+def test_gpu_smoke_set_exercises_every_gpu_code_path():
+    gpu = on("cuda", grids.build("smoke"))
+    assert {c.path for c in gpu} == {"fast", "classic"}
+    assert {c.amp for c in gpu} >= {"auto", "fp16"}
+    assert any(c.deterministic for c in gpu) and any(c.epochs == 2 and c.train_limit is None for c in gpu)
+    (oom,) = [c for c in gpu if c.expect == "oom"]
+    assert oom.batch_size * oom.image_size**2 > 1e8  # far past any GPU's memory for a ResNet-50
+
+
+def test_an_axis_from_the_command_line_replaces_the_presets_own():
+    opts = grids.GridOptions(axes=(("lr", (1e-2, 1e-3, 1e-4)), ("scale", (True,))))
+    q2 = grids.build("q2", opts)
+    assert len(q2) == 12 * 3 and {c.lr for c in q2} == {1e-2, 1e-3, 1e-4}
+    assert all(c.scale for c in grids.build("q1b", opts))
+
+
+def test_time_to_accuracy_targets_come_from_the_dataset_registry():
+    q1a = grids.build("q1a")
+    assert {(c.dataset, c.target_val_acc_pct) for c in q1a} == {("MNIST", 99.0), ("FashionMNIST", 90.0)}
 
 
 def test_deterministic_switch_reaches_every_training_case():

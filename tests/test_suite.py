@@ -11,15 +11,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_suite(pytester, data_dir, *args):
     return pytester.runpytest_subprocess(
         str(ROOT / "benchmarks"), f"--rootdir={ROOT}", "-p", "no:cacheprovider",
-        f"--data-dir={data_dir}", "--offline", *args,
+        f"--mb-data-dir={data_dir}", "--mb-offline", *args,
     )
 
 
 def test_tiny_grid_lands_in_benchmark_json(pytester, data_dir, tmp_path):
     out, results = tmp_path / "run.json", tmp_path / "results.jsonl"
     picked = "(mnist-r18-bs16-sgd and seed0) or flops-r18 or smoke-mnist-rbf"
-    run = run_suite(pytester, data_dir, "-m", "smoke", "-k", picked,
-                    f"--benchmark-json={out}", f"--results={results}")
+    run = run_suite(pytester, data_dir, "-m", "smoke and cpu", "-k", picked, "--mb-axis", "train_limit=400",
+                    f"--benchmark-json={out}", f"--mb-results={results}")
     run.assert_outcomes(passed=3)
 
     saved = json.loads(out.read_text())
@@ -35,7 +35,7 @@ def test_tiny_grid_lands_in_benchmark_json(pytester, data_dir, tmp_path):
                  "device", "loader", "amp", "train_limit", "pin_memory"):
         assert name in info, name
     assert info["status"] == "ok" and info["test_acc_pct"] >= info["floor_pct"] > 10
-    assert len(info["epoch_val_acc_pct"]) == 1 and info["n_train"] == 2000
+    assert len(info["epoch_val_acc_pct"]) == 1 and info["n_train"] == 400
     # one round per epoch, nothing but training in it
     assert train["stats"]["rounds"] == 1
     assert abs(train["stats"]["total"] - info["train_time_s"]) < 0.05 * info["train_time_s"]
@@ -43,9 +43,16 @@ def test_tiny_grid_lands_in_benchmark_json(pytester, data_dir, tmp_path):
     assert by_kind["svm"]["extra_info"]["fit_time_ms"] > 0
     assert by_kind["flops"]["extra_info"]["gmacs_fvcore"] > 0.03
 
-    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    header, *lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert header["schema"] == "mnistbench.session/1" and header["machine"]["cpu_model"]
     assert sorted(r["case_id"] for r in lines) == sorted(b["param"] for b in saved["benchmarks"])
-    assert all(r["machine"]["cpu_model"] for r in lines)
+    # environment facts are stored once per session, never copied into each record
+    assert not any("torch_version" in r or "machine" in r for r in lines)
+    assert "torch_version" not in info and facts["git_commit"] is not None
+
+    # live progress: one line per epoch past output capture, and the estimate before the run
+    run.stdout.fnmatch_lines(["mnistbench: 3 cpu case(s), * on a 2-core x86 CPU*"])
+    run.stdout.fnmatch_lines(["*smoke-mnist-r18-bs16-sgd-lr1e-3-ep1-pin-n400-seed0-cpu: epoch 1/1*val*"])
 
 
 def test_gpu_grid_is_collected_and_skips_without_cuda(pytester, data_dir):
@@ -56,18 +63,59 @@ def test_gpu_grid_is_collected_and_skips_without_cuda(pytester, data_dir):
     run = run_suite(pytester, data_dir, "-m", "gpu and q2", "-k", "r18-bs16-sgd", "-rs")
     run.assert_outcomes(skipped=1)
     run.stdout.fnmatch_lines(["*gpu case: no CUDA device visible to torch*run it on a GPU machine*"])
-    wide = run_suite(pytester, data_dir, "-m", "gpu and q1a", "--path", "classic", "--pin-memory", "both",
+    wide = run_suite(pytester, data_dir, "-m", "gpu and q1a", "--mb-path", "classic", "--mb-pin-memory", "both",
                      "--collect-only", "-q")
     wide.stdout.fnmatch_lines(["*64/* tests collected*"])
 
 
 def test_bad_options_are_usage_errors_naming_valid_values(pytester, data_dir):
     for args, expected in [
-        (["--preset", "q9"], "*'q9' is not one of: q1a, q1b, q2, smoke*"),
-        (["--split", "random"], "*'random' is not one of: pooled, official*"),
-        (["--epochs", "0"], "*every value must be 1 or more*"),
-        (["--train-limit", "60000"], "*--train-limit 60000 is larger than the pooled train split (49000*"),
+        (["--mb-preset", "q9"], "*Invalid preset 'q9'. Valid values: q1a, q1b, q2, smoke, throughput.*"),
+        (["--mb-split", "random"], "*Invalid split 'random'. Valid values: pooled, official.*"),
+        (["--mb-epochs", "0"], "*Invalid epochs 0: must be a whole number greater than 0.*"),
+        (["--mb-axis", "momentum=0.9"], "*Invalid train field 'momentum'. Valid values: preset, dataset*"),
+        (["--mb-train-limit", "60000"], "*--mb-train-limit 60000 is larger than the pooled train split (49000*"),
     ]:
         run = run_suite(pytester, data_dir, "--collect-only", *args)
         assert run.ret == 4, args
         run.stderr.fnmatch_lines([expected])
+
+
+EXTENSION = """
+import torchvision
+from torchvision.models.resnet import BasicBlock, ResNet
+
+from mnistbench.config import DATASETS, ModelSpec, DatasetSpec, register_dataset, register_model
+
+register_model(ModelSpec("resnet10", "r10", "ResNet-10", 300.0,
+                         build=lambda num_classes: ResNet(BasicBlock, [1, 1, 1, 1], num_classes=num_classes)))
+register_dataset(DatasetSpec("TinyDigits", "tiny", DATASETS["MNIST"].files, 95.0))
+"""
+
+
+def test_a_model_and_a_dataset_registered_at_runtime_are_collected(pytester, data_dir):
+    """One registry entry each, from a plugin the user writes: no file of the suite changes."""
+    pytester.makepyfile(extension=EXTENSION)
+    run = run_suite(pytester, data_dir, "-p", "extension", "-m", "q1a and cpu", "--collect-only", "-q",
+                    "--mb-axis", "model=resnet10,resnet18")
+    run.stdout.fnmatch_lines(["*q1a-tiny-r10-bs16-sgd-lr1e-3-ep10-pin-seed0-cpu*", "*48/* tests collected*"])
+
+
+def test_resume_matches_a_line_written_before_a_new_axis_existed(tmp_path):
+    from mnistbench.config import TrainCase
+    from mnistbench.record import make_record
+    from mnistbench.results import finished_keys
+
+    case = TrainCase(preset="smoke", train_limit=2000)
+    old = make_record(case)
+    for field in ("deterministic", "expect", "split_seed"):  # fields later than the run
+        del old[field]
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps(old) + "\n")
+    assert make_record(case) and config_key_of(case) in finished_keys(path)
+
+
+def config_key_of(case):
+    from mnistbench.record import config_key, make_record
+
+    return config_key(make_record(case))

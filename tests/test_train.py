@@ -1,19 +1,24 @@
-"""Training on small real slices: it learns, it is reproducible, and its clock is honest."""
+"""Training on small real slices: it learns, it is reproducible, its clock is honest, and it
+lets go of what it held. The CUDA-graph path is tested in test_graph.py."""
 
 import math
+import weakref
 
 import pytest
 import torch
 
+from mnistbench import train as train_module
 from mnistbench.config import TrainCase
 from mnistbench.models import build_model
-from mnistbench.train import Diverged, Trainer, make_optimizer, plan_for, train
+from mnistbench.plan import make_optimizer, plan_for, set_deterministic, set_math_modes
+from mnistbench.step import PeakMemory
+from mnistbench.train import Diverged, Trainer, train
 
 TINY = dict(train_limit=400, eval_limit=200, batch_size=32)
 
 
 def test_same_case_and_seed_is_bitwise_identical_on_cpu(mnist):
-    case = TrainCase(**TINY, path="fast", epochs=2)
+    case = TrainCase(**{**TINY, "train_limit": 200}, path="fast", epochs=2)
     a, b = train(case, mnist), train(case, mnist)
     assert a.epoch_train_loss == b.epoch_train_loss
     assert a.epoch_val_acc_pct == b.epoch_val_acc_pct and a.test_acc_pct == b.test_acc_pct
@@ -43,6 +48,10 @@ def test_record_keeps_the_time_apart(mnist):
     assert r.epochs_to_target == 1 and r.time_to_target_s == pytest.approx(r.epoch_time_s[0])
     assert r.gmacs_fvcore == pytest.approx(0.033, rel=0.02) and r.peak_mem_mb > 0
     assert (r.plan_loader, r.amp_dtype, r.cuda_graph, r.partial_batch) == ("tensor", "off", False, "none")
+    # versions are stored once per session (machine.py); a CPU record has no GPU fields
+    assert "torch_version" not in r.as_fields()
+    assert (r.device_index, r.tf32_cudnn, r.mfu_pct, r.mem_baseline_mb) == (None, None, None, None)
+    assert r.warmup_steps == 3 + 1  # full batches, then the partial last one (400 = 12 x 32 + 16)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -66,18 +75,78 @@ def test_warm_up_leaves_the_run_exactly_as_a_cold_one(mnist, optimizer):
         assert torch.equal(a, b), name
 
 
-def test_plan_per_path_and_device():
+def test_plan_per_path_and_device(monkeypatch):
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     classic = plan_for(TrainCase(path="classic"), cpu)
     assert (classic.loader, classic.amp_dtype, classic.cuda_graph) == ("dataloader", "off", False)
     assert plan_for(TrainCase(path="classic", device="cuda"), gpu).amp_dtype == "fp16"
     fast_cpu = plan_for(TrainCase(path="fast"), cpu)
     assert fast_cpu.loader == "tensor" and not fast_cpu.cuda_graph
-    if torch.cuda.is_available():
-        fast_gpu = plan_for(TrainCase(path="fast", device="cuda"), gpu)
-        assert fast_gpu.cuda_graph and fast_gpu.channels_last and fast_gpu.fused_optimizer
-        # fp16 needs GradScaler, whose host reads cannot be captured
-        assert not plan_for(TrainCase(path="fast", device="cuda", amp="fp16"), gpu).cuda_graph
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    fast_gpu = plan_for(TrainCase(path="fast", device="cuda"), gpu)
+    assert fast_gpu.cuda_graph and fast_gpu.channels_last and fast_gpu.fused_optimizer
+    assert fast_gpu.amp_dtype == "bf16"
+    # fp16 is captured too: GradScaler gives the fused optimizer its scale and inf flag on the device
+    assert plan_for(TrainCase(path="fast", device="cuda", amp="fp16"), gpu).cuda_graph
+    assert not plan_for(TrainCase(path="fast", device="cuda", loader="dataloader"), gpu).cuda_graph
+
+
+def test_bf16_only_where_the_gpu_has_it_natively(monkeypatch):
+    """V100/T4 report bf16 support through emulation; the fast path takes fp16 there."""
+    gpu, case = torch.device("cuda"), TrainCase(path="fast", device="cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert plan_for(case, gpu).amp_dtype == "fp16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)  # a torch without the argument
+    for capability, amp in (((7, 0), "fp16"), ((8, 0), "bf16")):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        assert plan_for(case, gpu).amp_dtype == amp
+
+
+def test_classic_fp16_records_the_updates_grad_scaler_skipped(mnist, monkeypatch):
+    """A scale of 2^127 overflows the first steps; each halves the scale and updates nothing.
+    (autocast is left off: GradScaler's bookkeeping is the same, fp16 convolutions on a CPU slow.)"""
+    monkeypatch.setitem(train_module.AMP_DTYPES, "fp16", None)
+    trainer = Trainer(TrainCase(**TINY, path="classic", amp="fp16", optimizer="adam"), mnist)
+    scaler = trainer.train_step.scaler
+    scaler.load_state_dict({**scaler.state_dict(), "scale": 2.0**127})
+    trainer.train_epoch()
+    r = trainer.result
+    assert r.steps == math.ceil(400 / 32) and 0 < r.skipped_steps < r.steps
+    assert scaler.get_scale() == 2.0**127 * 0.5**r.skipped_steps
+    # Adam counts only the updates it made
+    assert int(next(iter(trainer.optimizer.state.values()))["step"]) == r.steps - r.skipped_steps
+
+
+def test_close_lets_go_of_the_model_optimizer_and_data(mnist):
+    with Trainer(TrainCase(**TINY), mnist) as trainer:
+        refs = [weakref.ref(x) for x in (trainer.model, trainer.optimizer, trainer.batches.x)]
+        result = trainer.result
+    assert all(ref() is None for ref in refs) and trainer.result is result
+
+
+def test_gpu_peak_memory_counts_from_the_case_own_baseline(monkeypatch):
+    """What earlier cases left allocated is recorded apart, not added to this case's peak."""
+    allocated = {"now": 3 * 2**30, "peak": 5 * 2**30}
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats",
+                        lambda device=None: allocated.update(peak=allocated["now"]))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: allocated["now"])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: allocated["peak"])
+    meter = PeakMemory(torch.device("cuda"))
+    allocated["peak"] = allocated["now"] + 512 * 2**20  # the case allocates 512 MiB more at most
+    assert meter.fields() == {"peak_mem_mb": 512.0, "mem_baseline_mb": 3072.0, "peak_mem_source": "cuda_max_allocated"}
+
+
+def test_fp32_cases_run_without_tf32_and_autocast_cases_keep_cudnn_tf32():
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    gpu = torch.device("cuda")
+    try:
+        for amp, cudnn in (("off", False), ("bf16", True)):
+            case = TrainCase(device="cuda", amp=amp)
+            set_math_modes(case, plan_for(case, gpu), gpu)
+            assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (False, cudnn)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+        set_deterministic(False)
 
 
 def test_nan_loss_stops_with_the_epoch_and_step(mnist):

@@ -1,20 +1,33 @@
 """How one case runs under pytest-benchmark, and where its record goes.
 
-Training is timed with `benchmark.pedantic`, one round per epoch: validation runs as the
-round's teardown, so the rounds hold nothing but training, and pytest-benchmark's
-`stats.total` is the training time. The record (case + result + status) goes to
-`extra_info` and, line by line as each case ends, to the results file, so a killed
+Training is timed with `benchmark.pedantic`, one round per epoch: validation (and the
+progress line) runs as the round's teardown, so the rounds hold nothing but training, and
+pytest-benchmark's `stats.total` is the training time. The record (case + result + status)
+goes to `extra_info` and, line by line as each case ends, to the results file, so a killed
 session keeps every finished case.
+
+Every case ends with a record, whatever happens to it: ok, below_floor, diverged, oom, or
+error (a cuDNN or cuBLAS failure, torch.AcceleratorError, a failed --check-graph, a bug);
+then a case that is not ok fails, and the grid goes on. Warnings raised during a case go
+into its record (`warnings`) instead of failing it: one new torch warning on an untested
+GPU must not cost a grid. Between training cases the trainer lets go of its tensors and
+the allocator's cache is emptied, so no case's memory or CUDA graph counts against the next.
 """
 
 from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import time
+import warnings
 
 import pytest
 import torch
 
 from mnistbench import flops
 from mnistbench.floors import floor_for
-from mnistbench.record import config_key, make_record
+from mnistbench.record import make_record, twin_fields, twin_key, twin_of
 from mnistbench.results import ResultsLog
 from mnistbench.svm import BackendMissing, SVMRun
 from mnistbench.train import Diverged, Trainer
@@ -39,98 +52,187 @@ def _time_rounds(benchmark, target, teardown, rounds: int) -> None:
     benchmark.pedantic(target, teardown=teardown, rounds=rounds, iterations=1)
 
 
-def _oom_message(case, exc) -> str:
+@contextlib.contextmanager
+def recorded_warnings():
+    """Collects the warnings raised inside as text. Filters that turn warnings into errors (the
+    test suite's `filterwarnings = error`) record them instead; filters that ignore one still do."""
+    texts: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        active = list(warnings.filters)
+        warnings.resetwarnings()
+        for action, message, category, module, lineno in reversed(active):
+            warnings.filterwarnings("always" if action == "error" else action, _pattern(message), category,
+                                    _pattern(module), lineno)
+        try:
+            yield texts
+        finally:
+            described = (f"{w.category.__name__}: {w.message} ({os.path.basename(w.filename)}:{w.lineno})"
+                         for w in caught)
+            texts.extend(dict.fromkeys(described))
+
+
+def _pattern(regex) -> str:
+    """A filter's message or module as filterwarnings takes it (compiled, plain text, or None)."""
+    return getattr(regex, "pattern", regex) or ""
+
+
+def free_memory() -> None:
+    """Collect what a finished case left (a CUDA graph and its pool among it) and give the
+    allocator's cached blocks back, so the next case starts from nothing of this one."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0]
+
+
+def _oom_message(case, what: str) -> str:
     free, total = torch.cuda.mem_get_info() if torch.cuda.is_available() else (0, 0)
     return (
         f"CUDA out of memory: {case.model} at batch {case.batch_size}, {case.image_size}px; "
-        f"{free / 2**30:.1f} of {total / 2**30:.1f} GiB free after the failure "
-        f"({str(exc).splitlines()[0]}). Use a smaller batch size or image size."
+        f"{free / 2**30:.1f} of {total / 2**30:.1f} GiB free once the case's memory was released "
+        f"({what}). Use a smaller batch size or image size."
     )
 
 
-def run_train(benchmark, case, split, log: ResultsLog | None = None, baselines: dict | None = None) -> dict:
-    _no_profiling(benchmark)
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def progress_line(case, result, elapsed_s: float) -> str:
+    """One line after an epoch's validation: where the case is and how long it has left."""
+    done, total = result.epochs_done, case.epochs
+    left = elapsed_s / done * (total - done)
+    rate = result.n_train / result.epoch_time_s[-1] if result.epoch_time_s[-1] > 0 else 0.0
+    return (f"{case.id}: epoch {done}/{total}, train loss {result.epoch_train_loss[-1]:.4f}, "
+            f"val {result.epoch_val_acc_pct[-1]:.2f}%, {rate:,.0f} images/s, about {_duration(left)} left")
+
+
+def _epoch_teardown(trainer: Trainer, case, progress):
+    """Validation, then the progress line: outside the timed round."""
+    started = time.perf_counter()
+
+    def teardown() -> None:
+        trainer.after_epoch()
+        if progress is not None:
+            progress(progress_line(case, trainer.result, time.perf_counter() - started))
+
+    return teardown
+
+
+def _train(benchmark, case, split, check_graph: int, progress):
+    """(result, None) when training finished, else (None, (status, message, partial result)).
+    The trainer is closed either way, and nothing returned holds the exception (whose
+    traceback would keep every tensor of the failed step alive)."""
     trainer = None
     try:
-        trainer = Trainer(case, split)
-        _time_rounds(benchmark, trainer.train_epoch, trainer.after_epoch, case.epochs)
-        result = trainer.finish()
+        trainer = Trainer(case, split, check_graph=check_graph)
+        _time_rounds(benchmark, trainer.train_epoch, _epoch_teardown(trainer, case, progress), case.epochs)
+        return trainer.finish(), None
     except Diverged as exc:
-        _finish(benchmark, log, make_record(case, exc.partial, "diverged", str(exc)))
-        pytest.fail(f"{case.id}: {exc}", pytrace=False)
-    except torch.OutOfMemoryError as exc:
-        partial = trainer.result if trainer else None
-        message = _oom_message(case, exc)
-        del trainer
-        torch.cuda.empty_cache()
-        _finish(benchmark, log, make_record(case, partial, "oom", message))
+        return None, ("diverged", str(exc), exc.partial)
+    except torch.cuda.OutOfMemoryError as exc:
+        return None, ("oom", _first_line(exc), trainer.result if trainer else None)
+    except Exception as exc:  # noqa: BLE001 - cuDNN/cuBLAS failures, AcceleratorError, bugs: recorded, then failed
+        return None, ("error", f"{type(exc).__name__}: {_first_line(exc)}", trainer.result if trainer else None)
+    finally:
+        if trainer is not None:
+            trainer.close()
+
+
+def run_train(benchmark, case, split, log: ResultsLog | None = None, baselines: dict | None = None, *,
+              check_graph: int = 0, progress=None) -> dict:
+    """Train one case under pytest-benchmark and record it. `check_graph`: K steps with and
+    without the CUDA graph first (0 = off); `progress(line)`: called after each epoch's validation."""
+    _no_profiling(benchmark)
+    with recorded_warnings() as caught:
+        result, failure = _train(benchmark, case, split, check_graph, progress)
+    free_memory()  # after the except clauses: only now is the failed step's memory unreferenced
+    if failure is not None:
+        status, message, partial = failure
+        if status == "oom":
+            message = _oom_message(case, message)
+        _finish(benchmark, log, make_record(case, partial, status, message, warnings=caught))
         pytest.fail(f"{case.id}: {message}", pytrace=False)
-    return _judge(benchmark, log, case, result, result.n_train, baselines)
+    return _judge(benchmark, log, case, result, baselines, caught)
 
 
 def run_svm(benchmark, case, split, log: ResultsLog | None = None, baselines: dict | None = None) -> dict:
     _no_profiling(benchmark)
-    try:
-        run = SVMRun(case, split)
-    except BackendMissing as exc:
-        pytest.skip(str(exc))
-    _time_rounds(benchmark, run.fit, lambda: None, 1)
-    result = run.finish()
-    return _judge(benchmark, log, case, result, result.n_train, baselines)
+    with recorded_warnings() as caught:
+        try:
+            run = SVMRun(case, split)
+        except BackendMissing as exc:
+            pytest.skip(str(exc))
+        try:
+            _time_rounds(benchmark, run.fit, lambda: None, 1)
+            result = run.finish()
+        except Exception as exc:  # noqa: BLE001 - recorded, then the case fails
+            message = f"{type(exc).__name__}: {_first_line(exc)}"
+            result = None
+    if result is None:
+        _finish(benchmark, log, make_record(case, None, "error", message, warnings=caught))
+        pytest.fail(f"{case.id}: {message}", pytrace=False)
+    return _judge(benchmark, log, case, result, baselines, caught)
 
 
 def run_flops(benchmark, case, log: ResultsLog | None = None) -> dict:
     args = (case.model, case.stem, case.image_size, case.channels, case.num_classes)
-    counts = benchmark.pedantic(flops.count.__wrapped__, args=args, rounds=1, iterations=1)
-    rec = make_record(case, counts)
+    with recorded_warnings() as caught:
+        counts = benchmark.pedantic(flops.count.__wrapped__, args=args, rounds=1, iterations=1)
+    rec = make_record(case, counts, warnings=caught)
     _finish(benchmark, log, rec)
     return rec
 
 
-# field, baseline value, compared value, name of the recorded ratio (baseline time / this time)
-COMPARED = (("path", "classic", "fast", "speedup_vs_classic"),
-            ("backend", "sklearn", "sklearnex", "speedup_vs_sklearn"))
-
-
-def _cost_s(rec: dict) -> float:
-    """Seconds per unit of work: median epoch for training, fit + predict for an SVM."""
-    if rec["kind"] == "svm":
-        return (rec["fit_time_ms"] + rec["predict_time_ms"]) / 1000
-    return rec["n_train"] / rec["images_per_s_median"]
-
-
 def compare_to_baseline(rec: dict, baselines: dict) -> None:
-    """Remember a baseline record; give its twin (same config, other path/backend) the ratio."""
-    for field, base, other, name in COMPARED:
-        if field not in rec:
-            continue
-        key = config_key(rec, ignore=(field, "loader", "amp"))
-        if rec[field] == base:
-            baselines[key] = rec
-        elif rec[field] == other and key in baselines:
-            ref = baselines[key]
-            rec[name] = _cost_s(ref) / _cost_s(rec)
-            rec[f"acc_delta_vs_{base}_pts"] = rec["test_acc_pct"] - ref["test_acc_pct"]
+    """Remember a baseline record; give its twin (record.TWINS: same configuration and seed,
+    the other path or backend) the ratio and accuracy difference."""
+    twin = twin_of(rec)
+    if twin is None:
+        return
+    key = twin_key(rec, twin)
+    if rec[twin.field] == twin.base:
+        baselines[key] = rec
+    elif key in baselines:
+        rec.update(twin_fields(baselines[key], rec, twin))
 
 
-def _judge(benchmark, log, case, result, n_train: int, baselines: dict | None = None) -> dict:
-    floor = floor_for(case, n_train)
-    ok = result.test_acc_pct >= floor.pct
-    message = "" if ok else (
-        f"test accuracy {result.test_acc_pct:.2f}% is below the floor {floor.pct}% "
-        f"({floor.source})"
-    )
-    rec = make_record(case, result, "ok" if ok else "below_floor", message,
-                      floor_pct=floor.pct, floor_source=floor.source)
-    if baselines is not None and ok:
+def _verdict(case, result, floor) -> tuple[str, str]:
+    if getattr(result, "graph_check_pass", None) is False:
+        return "error", (
+            f"the CUDA graph and the eager step disagree after {result.graph_check_steps} steps from the "
+            f"same start: max relative weight difference {result.graph_check_max_rel:.2e} > "
+            f"{result.graph_check_tol_rel:.2e} (--mb-check-graph)"
+        )
+    if result.test_acc_pct < floor.pct:
+        return "below_floor", (f"test accuracy {result.test_acc_pct:.2f}% is below the floor {floor.pct}% "
+                               f"({floor.source})")
+    return "ok", ""
+
+
+def _judge(benchmark, log, case, result, baselines: dict | None, caught: list[str]) -> dict:
+    floor = floor_for(case, result.n_train)
+    status, message = _verdict(case, result, floor)
+    rec = make_record(case, result, status, message, floor_pct=floor.pct, floor_source=floor.source,
+                      warnings=caught)
+    if baselines is not None and status == "ok":
         compare_to_baseline(rec, baselines)
     _finish(benchmark, log, rec)
-    if not ok:
+    if status != "ok":
         pytest.fail(f"{case.id}: {message}", pytrace=False)
     return rec
 
 
 def _finish(benchmark, log, rec: dict) -> None:
+    """The record into extra_info, and extra_info whole into the results file: what the plugin
+    stamped there first (shard, node, repeat) lands in both."""
     benchmark.extra_info.update(rec)
     if log is not None:
-        log.append(rec)
+        log.append(dict(benchmark.extra_info))

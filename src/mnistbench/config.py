@@ -2,42 +2,133 @@
 
 Every name and number a user can get wrong is checked here, at construction time, so
 a typo fails before any data loads (torchvision's references fail the same way on an
-unknown optimizer). A case knows its own pytest id and marks; nothing else builds them.
+unknown optimizer). A case knows its own pytest id, marks and cost estimate; nothing
+else builds them, and nothing parses an id back: records hold the fields.
+
+Models and datasets are registries: adding one is one `register_model` /
+`register_dataset` call (see README, "Extending").
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
-DATASETS = ("MNIST", "FashionMNIST")
-MODELS = ("resnet18", "resnet34", "resnet50")
 STEMS = ("imagenet", "small")
 OPTIMIZERS = ("sgd", "adam")
 AMPS = ("auto", "off", "fp16", "bf16")
 DEVICES = ("cpu", "cuda")
-SPLITS = ("pooled", "official")
 LOADERS = ("auto", "dataloader", "tensor")
 PATHS = ("classic", "fast")
 KERNELS = ("poly", "rbf")
 SVM_BACKENDS = ("sklearn", "sklearnex")
-PRESETS = ("q1a", "q1b", "q2", "smoke", "throughput")
-
-SHORT_DATASET = {"MNIST": "mnist", "FashionMNIST": "fashion"}
-
-# Short names in case ids, so an id stays readable in pytest's output.
-SHORT_MODEL = {"resnet18": "r18", "resnet34": "r34", "resnet50": "r50"}
+EXPECTS = ("ok", "oom")
+SLOW_AFTER_S = 60.0  # estimated seconds on a 2-core CPU above which a case is marked slow
 
 
 class ConfigError(ValueError):
     """A case or option names a value the suite does not know; the message lists the valid ones."""
 
 
+# ---------------------------------------------------------------- registries
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # the torchvision builder's name (or any name, with `build`)
+    short: str  # in case ids: 'r18'
+    title: str  # in tables and plots: 'ResNet-18'
+    cpu_images_per_s: float  # training images/s on a 2-core x86 CPU, 28 px, batch 16: the cost model
+    build: Callable | None = None  # build(num_classes) -> a ResNet-shaped nn.Module; None: torchvision's
+
+
+@dataclass(frozen=True)
+class IdxFile:
+    stem: str  # file name without .gz
+    md5: str  # of the uncompressed bytes
+    size: int  # uncompressed bytes
+    magic: int  # IDX magic: 2051 images, 2049 labels
+    count: int  # items
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str  # torchvision's class and folder name: <data dir>/<name>/raw/
+    short: str  # in case ids
+    files: tuple[IdxFile, IdxFile, IdxFile, IdxFile]  # train images, train labels, test images, test labels
+    target_val_acc_pct: float  # time-to-accuracy target on the validation split (MLPerf style)
+
+    @property
+    def official_train(self) -> int:
+        return self.files[0].count
+
+    @property
+    def total(self) -> int:
+        return self.files[0].count + self.files[2].count
+
+
+MODELS: dict[str, ModelSpec] = {}
+DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    MODELS[spec.name] = spec
+    return spec
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    DATASETS[spec.name] = spec
+    return spec
+
+
+for _name, _short, _title, _rate in (("resnet18", "r18", "ResNet-18", 180.0),
+                                     ("resnet34", "r34", "ResNet-34", 95.0),
+                                     ("resnet50", "r50", "ResNet-50", 60.0)):
+    register_model(ModelSpec(_name, _short, _title, _rate))
+
+
+def _idx(train_x: str, train_y: str, test_x: str, test_y: str):
+    return (IdxFile("train-images-idx3-ubyte", train_x, 47040016, 2051, 60000),
+            IdxFile("train-labels-idx1-ubyte", train_y, 60008, 2049, 60000),
+            IdxFile("t10k-images-idx3-ubyte", test_x, 7840016, 2051, 10000),
+            IdxFile("t10k-labels-idx1-ubyte", test_y, 10008, 2049, 10000))
+
+
+register_dataset(DatasetSpec("MNIST", "mnist", _idx(
+    "6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624",
+    "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"), 99.0))
+register_dataset(DatasetSpec("FashionMNIST", "fashion", _idx(
+    "f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9",
+    "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"), 90.0))
+
+
+# ---------------------------------------------------------------- splits
+
+SPLITS = ("pooled", "official")
+POOLED_FRACTIONS = (0.7, 0.1, 0.2)  # train / val / test of all images, every write-up's split
+OFFICIAL_VAL_FRACTION = 0.1  # of the official train file, held out as val
+
+
+def split_sizes(dataset: str, split: str) -> tuple[int, int, int]:
+    """(train, val, test) images of a split: the one definition data, grids and floors use."""
+    spec = DATASETS[dataset]
+    if split == "pooled":
+        train, val = (round(spec.total * f) for f in POOLED_FRACTIONS[:2])
+        return train, val, spec.total - train - val
+    train = round(spec.official_train * (1 - OFFICIAL_VAL_FRACTION))
+    return train, spec.official_train - train, spec.total - spec.official_train
+
+
+# ---------------------------------------------------------------- the one validator
+
+
 def check_choice(field: str, value, choices) -> None:
     if value not in choices:
-        valid = ", ".join(str(c) for c in choices)
-        raise ConfigError(f"Invalid {field} {value!r}. Valid values: {valid}.")
+        raise ConfigError(f"Invalid {field} {value!r}. Valid values: {', '.join(str(c) for c in choices)}.")
 
 
 def check_positive(field: str, value, *, integer: bool = False, allow_none: bool = False) -> None:
@@ -55,14 +146,96 @@ def lr_tag(lr: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
+# ---------------------------------------------------------------- cases
+
+
+class Case:
+    """What every kind of case shares: id from labelled parts, marks, replace, field parsing."""
+
+    kind: ClassVar[str]
+
+    def id_parts(self) -> list[tuple[str, str]]:
+        """(field, text) pairs, in id order; a field at its default usually says nothing."""
+        raise NotImplementedError
+
+    def _generic_parts(self, known: set[str]) -> list[tuple[str, str]]:
+        """Fields no id rule names (a newly added axis) appear as name-value when not default."""
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name not in known and value != f.default:
+                parts.append((f.name, f"{f.name}-{value}"))
+        return parts
+
+    @property
+    def id(self) -> str:
+        return "-".join(text for _, text in self.id_parts())
+
+    def label(self, leave_out: tuple[str, ...] = ()) -> str:
+        """The id without the parts of the fields a join leaves out: a row label, never parsed."""
+        return "-".join(text for name, text in self.id_parts() if name not in leave_out)
+
+    @property
+    def device_marker(self) -> str:
+        return "gpu" if getattr(self, "device", "cpu") == "cuda" else "cpu"
+
+    def estimated_cpu_s(self) -> float:
+        """Rough seconds on a 2-core CPU: what decides the slow marker and the session estimate."""
+        raise NotImplementedError
+
+    @property
+    def marks(self) -> list[str]:
+        names = [self.preset, self.device_marker]
+        if self.kind == "flops":
+            names.append("flops")
+        if self.estimated_cpu_s() > SLOW_AFTER_S:
+            names.append("slow")
+        return names
+
+    def replace(self, **changes) -> Case:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def parse_field(cls, name: str, text: str):
+        """A command-line value for one field, typed by the field's annotation."""
+        hints = typing.get_type_hints(cls)
+        if name not in hints or name.startswith("_"):
+            raise ConfigError(f"Invalid {cls.kind} field {name!r}. Valid values: {', '.join(cls.field_names())}.")
+        kind = hints[name]
+        text = text.strip()
+        if text.lower() == "none" and type(None) in typing.get_args(kind):
+            return None
+        for convert in (bool, int, float, str):
+            if convert is kind or convert in typing.get_args(kind):
+                return _convert(convert, name, text)
+        return text
+
+
+def _convert(convert, name: str, text: str):
+    if convert is bool:
+        if text.lower() not in ("true", "false", "1", "0", "on", "off"):
+            raise ConfigError(f"Invalid {name} {text!r}. Valid values: true, false.")
+        return text.lower() in ("true", "1", "on")
+    try:
+        return convert(text)
+    except ValueError:
+        raise ConfigError(f"Invalid {name} {text!r}: expected {convert.__name__}.") from None
+
+
 @dataclass(frozen=True)
-class TrainCase:
+class TrainCase(Case):
     """One ResNet training run, as the study's Q1(a)/Q2 tables describe one row."""
 
-    preset: str = "smoke"  # the study question it belongs to; also its pytest marker
-    dataset: str = "MNIST"  # MNIST | FashionMNIST
-    model: str = "resnet18"  # torchvision resnet18 | resnet34 | resnet50, random init
-    stem: str = "imagenet"  # imagenet: 7x7/2 conv + max-pool (the write-ups); small: 3x3/1, no pool
+    kind: ClassVar[str] = "train"
+
+    preset: str = "smoke"  # the grid preset it came from; also its pytest marker
+    dataset: str = "MNIST"  # a registered dataset (config.DATASETS)
+    model: str = "resnet18"  # a registered model (config.MODELS), random init
+    stem: str = "imagenet"  # imagenet: 7x7/2 conv + max-pool (the write-ups) | small: 3x3/1, no pool
     image_size: int = 28  # pixels per side fed to the model; batches are resized on the device
     batch_size: int = 16  # images per optimizer step
     optimizer: str = "sgd"  # sgd (momentum 0.9) | adam
@@ -81,18 +254,15 @@ class TrainCase:
     eval_limit: int | None = None  # use only this many val and test images each, None = all
     target_val_acc_pct: float | None = None  # time-to-accuracy target on the validation split
     deterministic: bool = False  # torch.use_deterministic_algorithms: bitwise repeatable on a GPU too, slower
+    expect: str = "ok"  # ok | oom: a case built to run out of GPU memory passes only when it does
 
     def __post_init__(self) -> None:
-        check_choice("preset", self.preset, PRESETS)
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("model", self.model, MODELS)
-        check_choice("stem", self.stem, STEMS)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("amp", self.amp, AMPS)
-        check_choice("device", self.device, DEVICES)
-        check_choice("split", self.split, SPLITS)
-        check_choice("path", self.path, PATHS)
-        check_choice("loader", self.loader, LOADERS)
+        check_choice("expect", self.expect, EXPECTS)
+        for name, valid in (("stem", STEMS), ("optimizer", OPTIMIZERS), ("amp", AMPS), ("device", DEVICES),
+                            ("split", SPLITS), ("path", PATHS), ("loader", LOADERS)):
+            check_choice(name, getattr(self, name), valid)
         for name in ("image_size", "batch_size", "epochs"):
             check_positive(name, getattr(self, name), integer=True)
         check_positive("lr", self.lr)
@@ -104,60 +274,48 @@ class TrainCase:
             raise ConfigError(f"Invalid num_workers {self.num_workers}: must be 0 or more.")
 
     @property
-    def kind(self) -> str:
-        return "train"
-
-    @property
     def resolved_loader(self) -> str:
         if self.loader != "auto":
             return self.loader
         return "dataloader" if self.path == "classic" else "tensor"
 
     @property
-    def id(self) -> str:
-        parts = [
-            self.preset,
-            SHORT_DATASET[self.dataset],
-            SHORT_MODEL[self.model],
-            f"bs{self.batch_size}",
-            self.optimizer,
-            f"lr{lr_tag(self.lr)}",
-            f"ep{self.epochs}",
+    def n_train(self) -> int:
+        return self.train_limit or split_sizes(self.dataset, self.split)[0]
+
+    def id_parts(self) -> list[tuple[str, str]]:
+        optional = [
+            ("stem", self.stem, self.stem != "imagenet"),
+            ("image_size", f"px{self.image_size}", self.image_size != 28),
+            ("pin_memory", "pin" if self.pin_memory else "nopin", True),
+            ("path", self.path, self.path != "fast"),
+            ("loader", self.loader, self.loader != "auto"),
+            ("amp", f"amp-{self.amp}", self.amp != "auto"),
+            ("split", self.split, self.split != "pooled"),
+            ("train_limit", f"n{self.train_limit}", bool(self.train_limit)),
+            ("deterministic", "det", self.deterministic),
         ]
-        if self.stem != "imagenet":
-            parts.append(self.stem)
-        if self.image_size != 28:
-            parts.append(f"px{self.image_size}")
-        parts.append("pin" if self.pin_memory else "nopin")
-        if self.path != "fast":
-            parts.append(self.path)
-        if self.loader != "auto":
-            parts.append(self.loader)
-        if self.amp != "auto":
-            parts.append(f"amp-{self.amp}")
-        if self.split != "pooled":
-            parts.append(self.split)
-        if self.train_limit:
-            parts.append(f"n{self.train_limit}")
-        if self.deterministic:
-            parts.append("det")
-        parts += [f"seed{self.seed}", "gpu" if self.device == "cuda" else "cpu"]
-        return "-".join(parts)
+        parts = [("preset", self.preset), ("dataset", DATASETS[self.dataset].short),
+                 ("model", MODELS[self.model].short), ("batch_size", f"bs{self.batch_size}"),
+                 ("optimizer", self.optimizer), ("lr", f"lr{lr_tag(self.lr)}"), ("epochs", f"ep{self.epochs}")]
+        parts += [(name, text) for name, text, shown in optional if shown]
+        quiet = {"num_workers", "eval_limit", "split_seed", "target_val_acc_pct", "seed", "device"}
+        parts += self._generic_parts({name for name, _ in parts} | {n for n, _, _ in optional} | quiet)
+        return parts + [("seed", f"seed{self.seed}"), ("device", self.device_marker)]
 
-    @property
-    def device_marker(self) -> str:
-        return "gpu" if self.device == "cuda" else "cpu"
-
-    def replace(self, **changes) -> TrainCase:
-        return dataclasses.replace(self, **changes)
+    def estimated_cpu_s(self) -> float:
+        pixels = (self.image_size / 28) ** 2 * (14 if self.stem == "small" else 1)
+        return self.epochs * self.n_train * pixels / MODELS[self.model].cpu_images_per_s
 
 
 @dataclass(frozen=True)
-class SVMCase:
+class SVMCase(Case):
     """One scikit-learn SVC fit on flattened 784-d pixels, as a row of the Q1(b) tables."""
 
+    kind: ClassVar[str] = "svm"
+
     preset: str = "q1b"
-    dataset: str = "MNIST"  # MNIST | FashionMNIST
+    dataset: str = "MNIST"  # a registered dataset
     kernel: str = "rbf"  # poly | rbf
     C: float = 1.0  # SVC regularisation
     degree: int = 3  # poly kernel degree (ignored by rbf, kept at 3 then)
@@ -172,7 +330,6 @@ class SVMCase:
     device: str = "cpu"  # SVMs run on the CPU; kept so every record names its device
 
     def __post_init__(self) -> None:
-        check_choice("preset", self.preset, PRESETS)
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("kernel", self.kernel, KERNELS)
         check_choice("backend", self.backend, SVM_BACKENDS)
@@ -186,39 +343,34 @@ class SVMCase:
         check_positive("eval_limit", self.eval_limit, integer=True, allow_none=True)
 
     @property
-    def kind(self) -> str:
-        return "svm"
+    def n_train(self) -> int:
+        return self.train_limit or split_sizes(self.dataset, self.split)[0]
 
-    @property
-    def id(self) -> str:
-        parts = [self.preset, SHORT_DATASET[self.dataset], self.kernel]
-        if self.kernel == "poly":
-            parts.append(f"d{self.degree}")
-        parts.append(f"C{self.C:g}")
-        if self.gamma != "scale":
-            parts.append(f"g{self.gamma:g}")
-        if self.scale:
-            parts.append("std")
-        if self.backend != "sklearn":
-            parts.append(self.backend)
-        if self.split != "pooled":
-            parts.append(self.split)
-        if self.train_limit:
-            parts.append(f"n{self.train_limit}")
-        parts.append(f"seed{self.seed}")
-        return "-".join(parts)
+    def id_parts(self) -> list[tuple[str, str]]:
+        optional = [
+            ("degree", f"d{self.degree}", self.kernel == "poly"),
+            ("C", f"C{self.C:g}", True),
+            ("gamma", f"g{self.gamma}" if self.gamma == "scale" else f"g{self.gamma:g}", self.gamma != "scale"),
+            ("scale", "std", self.scale),
+            ("backend", self.backend, self.backend != "sklearn"),
+            ("split", self.split, self.split != "pooled"),
+            ("train_limit", f"n{self.train_limit}", bool(self.train_limit)),
+        ]
+        parts = [("preset", self.preset), ("dataset", DATASETS[self.dataset].short), ("kernel", self.kernel)]
+        parts += [(name, text) for name, text, shown in optional if shown]
+        quiet = {"eval_limit", "split_seed", "device", "seed"}
+        parts += self._generic_parts({name for name, _ in parts} | {n for n, _, _ in optional} | quiet)
+        return parts + [("seed", f"seed{self.seed}")]
 
-    @property
-    def device_marker(self) -> str:
-        return "cpu"
-
-    def replace(self, **changes) -> SVMCase:
-        return dataclasses.replace(self, **changes)
+    def estimated_cpu_s(self) -> float:
+        return 10.0 * (self.n_train / 5000) ** 2  # SMO is roughly quadratic in samples
 
 
 @dataclass(frozen=True)
-class FlopsCase:
+class FlopsCase(Case):
     """One fvcore count: a model at an input size (no data, no training)."""
+
+    kind: ClassVar[str] = "flops"
 
     model: str = "resnet18"
     stem: str = "imagenet"
@@ -231,18 +383,15 @@ class FlopsCase:
     def __post_init__(self) -> None:
         check_choice("model", self.model, MODELS)
         check_choice("stem", self.stem, STEMS)
-        check_choice("preset", self.preset, PRESETS)
         check_positive("image_size", self.image_size, integer=True)
 
-    @property
-    def kind(self) -> str:
-        return "flops"
-
-    @property
-    def id(self) -> str:
+    def id_parts(self) -> list[tuple[str, str]]:
         stem = "" if self.stem == "imagenet" else f"-{self.stem}"
-        return f"flops-{SHORT_MODEL[self.model]}{stem}-{self.channels}x{self.image_size}"
+        return [("kind", "flops"), ("model", f"{MODELS[self.model].short}{stem}"),
+                ("image_size", f"{self.channels}x{self.image_size}")]
 
-    @property
-    def device_marker(self) -> str:
-        return "cpu"
+    def estimated_cpu_s(self) -> float:
+        return 1.0
+
+
+CASE_TYPES: dict[str, type[Case]] = {cls.kind: cls for cls in (TrainCase, SVMCase, FlopsCase)}

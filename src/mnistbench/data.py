@@ -25,31 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mnistbench.config import DATASETS, SPLITS, check_choice
+from mnistbench.config import DATASETS, SPLITS, check_choice, split_sizes
 
 DATA_DIR_ENV = "MNISTBENCH_DATA_DIR"
 CACHE_DIR_ENV = "MNISTBENCH_CACHE_DIR"
 OFFLINE_ENV = "MNISTBENCH_OFFLINE"
 CACHE_FORMAT = 1
 
-# (file stem, MD5 of the uncompressed file, uncompressed bytes, IDX magic, item count)
-_FILES = {
-    "MNIST": (
-        ("train-images-idx3-ubyte", "6bbc9ace898e44ae57da46a324031adb", 47040016, 2051, 60000),
-        ("train-labels-idx1-ubyte", "a25bea736e30d166cdddb491f175f624", 60008, 2049, 60000),
-        ("t10k-images-idx3-ubyte", "2646ac647ad5339dbf082846283269ea", 7840016, 2051, 10000),
-        ("t10k-labels-idx1-ubyte", "27ae3e4e09519cfbb04c329615203637", 10008, 2049, 10000),
-    ),
-    "FashionMNIST": (
-        ("train-images-idx3-ubyte", "f4a8712d7a061bf5bd6d2ca38dc4d50a", 47040016, 2051, 60000),
-        ("train-labels-idx1-ubyte", "9018921c3c673c538a1fc5bad174d6f9", 60008, 2049, 60000),
-        ("t10k-images-idx3-ubyte", "8181f5470baa50b63fa0f6fddb340f0a", 7840016, 2051, 10000),
-        ("t10k-labels-idx1-ubyte", "15d484375f8d13e6eb1aabb0c3f46965", 10008, 2049, 10000),
-    ),
-}
-OFFICIAL_TRAIN = 60000
 LABELS_MAGIC = 2049
-POOLED_FRACTIONS = (0.7, 0.1, 0.2)
 DOWNLOAD_TIMEOUT_S = 30
 
 
@@ -60,8 +43,8 @@ class DataError(RuntimeError):
 def _fix_hint(root: Path) -> str:
     return (
         f"To fix: run `python -m mnistbench.data --data-dir {root} --download` on a machine "
-        "with internet (or delete the bad file so it is fetched again), or point --data-dir "
-        f"(or ${DATA_DIR_ENV}) at a folder holding <Name>/raw/*-ubyte[.gz] files."
+        "with internet (or delete the bad file so it is fetched again), or point the data dir "
+        f"(pytest --mb-data-dir, or ${DATA_DIR_ENV}) at a folder holding <Name>/raw/*-ubyte[.gz] files."
     )
 
 
@@ -155,7 +138,8 @@ def _download(name: str, root: Path) -> None:
 def _decode(name: str, root: Path, sources: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
     """Structure first (the more specific message), then the canonical MD5."""
     arrays = []
-    for path, (stem, md5, size, magic, count) in zip(sources, _FILES[name], strict=True):
+    for path, spec in zip(sources, DATASETS[name].files, strict=True):
+        stem, md5, size, magic, count = spec.stem, spec.md5, spec.size, spec.magic, spec.count
         blob = _read_bytes(path, root)
         array = parse_idx(blob, path, magic, count, root)
         if magic == LABELS_MAGIC and array.max() > 9:
@@ -194,16 +178,16 @@ def load_raw(
     check_choice("dataset", name, DATASETS)
     root = default_data_dir(data_dir)
     download = not offline_by_default() if download is None else download
-    sources = [_source(root, name, f[0]) for f in _FILES[name]]
+    sources = [_source(root, name, f.stem) for f in DATASETS[name].files]
     if None in sources:
-        missing = [f[0] for f, s in zip(_FILES[name], sources, strict=True) if s is None]
+        missing = [f.stem for f, s in zip(DATASETS[name].files, sources, strict=True) if s is None]
         if not download:
             raise DataError(
                 f"{name}: {', '.join(missing)} not found under {root / name / 'raw'} "
                 "(as <file> or <file>.gz) and downloading is off. " + _fix_hint(root)
             )
         _download(name, root)
-        sources = [_source(root, name, f[0]) for f in _FILES[name]]
+        sources = [_source(root, name, f.stem) for f in DATASETS[name].files]
     signature = _signature(sources)
     cache = default_cache_dir(cache_dir) / f"{name}.pt"
     if cache.is_file():
@@ -288,16 +272,15 @@ def make_split(raw: RawData, split: str = "pooled", split_seed: int = 0) -> Spli
     """pooled: 70/10/20 of all 70,000 (every write-up); official: 60k (10% of it val) / 10k."""
     check_choice("split", split, SPLITS)
     labels = raw.labels.numpy()
+    n_train, n_val, _ = split_sizes(raw.name, split)
     if split == "pooled":
-        n_train = round(len(labels) * POOLED_FRACTIONS[0])
         train, rest = _stratified(labels, n_train, split_seed)
-        n_val = round(len(labels) * POOLED_FRACTIONS[1])
         val_pos, test_pos = _stratified(labels[rest], n_val, split_seed)
         val, test = rest[val_pos], rest[test_pos]
     else:
-        official = labels[:OFFICIAL_TRAIN]
-        train, val = _stratified(official, round(OFFICIAL_TRAIN * 0.9), split_seed)
-        test = np.arange(OFFICIAL_TRAIN, len(labels))
+        official = DATASETS[raw.name].official_train
+        train, val = _stratified(labels[:official], n_train, split_seed)
+        test = np.arange(official, len(labels))
     parts = [torch.from_numpy(np.sort(p)) for p in (train, val, test)]
     x_train = raw.images[parts[0]]
     pixels = x_train.to(torch.float64) / 255.0
@@ -310,87 +293,33 @@ def make_split(raw: RawData, split: str = "pooled", split_seed: int = 0) -> Spli
     )
 
 
-# ---------------------------------------------------------------- inputs and loaders
+class SplitCache:
+    """Decoded datasets and their splits, built on first use and kept for a session.
 
-
-def to_input(x_u8: torch.Tensor, split: Split, image_size: int) -> torch.Tensor:
-    """uint8 [B, 28, 28] -> normalised float [B, 1, S, S] on x's device: the per-batch path."""
-    x = x_u8.unsqueeze(1).to(torch.float32).div_(255.0)
-    x = x.sub_(split.mean).div_(split.std)
-    if image_size != x.shape[-1]:
-        x = torch.nn.functional.interpolate(
-            x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False
-        )
-    return x
-
-
-class ClassicDataset(torch.utils.data.Dataset):
-    """What torchvision.datasets.MNIST does per sample: a PIL image, then transforms."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform):
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int):
-        from PIL import Image
-
-        img = Image.fromarray(self.images[index].numpy(), mode="L")
-        return self.transform(img), int(self.labels[index])
-
-
-def classic_loader(split: Split, case) -> torch.utils.data.DataLoader:
-    """The write-ups' input pipeline: DataLoader, ToTensor, Normalize (Resize if asked)."""
-    from torchvision import transforms
-
-    steps = [transforms.ToTensor(), transforms.Normalize((split.mean,), (split.std,))]
-    if case.image_size != 28:
-        steps.insert(0, transforms.Resize(case.image_size, antialias=True))
-    dataset = ClassicDataset(split.x_train, split.y_train, transforms.Compose(steps))
-    return torch.utils.data.DataLoader(
-        dataset,
-        batch_size=case.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(case.seed),
-        num_workers=case.num_workers,
-        pin_memory=case.pin_memory and case.device == "cuda",
-        persistent_workers=case.num_workers > 0,
-    )
-
-
-class TensorBatches:
-    """The whole training split on the device as uint8, batched by shuffled index slices.
-
-    Same batches per epoch as the DataLoader (ceil(n / batch), the last one partial), with
-    no per-sample Python: one randperm per epoch, one gather + normalise per batch.
+    A dataset that failed to load fails again at once with the same message, so a grid
+    over a broken dataset costs one decode attempt, not one per case.
     """
 
-    def __init__(self, split: Split, case, device: torch.device):
-        self.split, self.case = split, case
-        self.x = split.x_train.to(device)
-        self.y = split.y_train.to(device)
-        self.generator = torch.Generator().manual_seed(case.seed)
+    def __init__(self, data_dir=None, cache_dir=None, download: bool | None = None):
+        self.data_dir, self.cache_dir, self.download = data_dir, cache_dir, download
+        self._raw: dict[str, RawData] = {}
+        self._splits: dict[tuple, Split] = {}
+        self._errors: dict[str, str] = {}
 
-    def __len__(self) -> int:
-        return -(-len(self.y) // self.case.batch_size)
-
-    def orders(self, batch_size: int):
-        """This epoch's shuffled index slices, on the device."""
-        order = torch.randperm(len(self.y), generator=self.generator).to(self.x.device)
-        for start in range(0, len(order), batch_size):
-            yield order[start : start + batch_size]
-
-    def order_buffer(self) -> torch.Tensor:
-        """A full batch of valid indices, for capturing a step before any epoch ran."""
-        return torch.arange(self.case.batch_size, device=self.x.device) % len(self.y)
-
-    def gather(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return to_input(self.x[index], self.split, self.case.image_size), self.y[index]
-
-    def __iter__(self):
-        for index in self.orders(self.case.batch_size):
-            yield self.gather(index)
+    def get(self, case) -> Split:
+        """The split a case trains on (its dataset, split and split seed), limits not applied."""
+        if case.dataset in self._errors:
+            raise DataError(self._errors[case.dataset])
+        key = (case.dataset, case.split, case.split_seed)
+        if key not in self._splits:
+            if case.dataset not in self._raw:
+                try:
+                    self._raw[case.dataset] = load_raw(case.dataset, self.data_dir, self.cache_dir, self.download)
+                except DataError as exc:
+                    self._errors[case.dataset] = str(exc)
+                    raise
+            self._splits[key] = make_split(self._raw[case.dataset], case.split, case.split_seed)
+        return self._splits[key]
 
 
 # ---------------------------------------------------------------- command line
@@ -413,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help=f"root holding <Name>/raw (default: ${DATA_DIR_ENV} or ./data)")
     parser.add_argument("--cache-dir", help=f"decoded-tensor cache (default: ${CACHE_DIR_ENV} or ~/.cache/mnistbench)")
     parser.add_argument("--download", action="store_true", help="fetch missing files (needs internet)")
-    parser.add_argument("--dataset", action="append", choices=DATASETS, help="default: both")
+    parser.add_argument("--dataset", action="append", choices=list(DATASETS), help="default: all registered")
     args = parser.parse_args(argv)
     status = 0
     for name in args.dataset or DATASETS:

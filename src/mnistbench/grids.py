@@ -1,32 +1,18 @@
-"""The study's grids as data: every preset is an itertools.product, pruned by one predicate.
+"""The study's grids as data: every preset is named axes, multiplied out, pruned by one predicate.
 
-Nothing else in the suite knows which cases exist. Command-line options reach the grid
-as one frozen GridOptions, so `--epochs 5,10` or `--pin-memory both` widens an axis
-without any test module changing.
+Nothing else in the suite knows which cases exist. A preset reads as its axes
+(`batch_size=(16, 32), optimizer=("sgd", "adam")`); command-line options reach the grid
+as one frozen GridOptions, so `--mb-epochs 5,10`, `--mb-pin-memory both` or `--mb-axis
+lr=1e-2,1e-3` widen an axis without any test module changing.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
-from mnistbench.config import (
-    DATASETS,
-    PRESETS,
-    FlopsCase,
-    SVMCase,
-    TrainCase,
-    check_choice,
-)
-
-# Targets for time-to-accuracy on the validation split (MLPerf style: a fixed bar per task).
-TARGET_VAL_ACC_PCT = {"MNIST": 99.0, "FashionMNIST": 90.0}
-
-# Training images per second on a 2-core x86 CPU (measured, resnet at 28x28, batch 16,
-# tensor loader); the slow marker is an estimate from these, not a timer.
-CPU_IMAGES_PER_S = {"resnet18": 180.0, "resnet34": 95.0, "resnet50": 60.0}
-SLOW_AFTER_S = 60.0
-SPLIT_TRAIN = {"pooled": 49000, "official": 54000}
+from mnistbench.config import DATASETS, MODELS, Case, FlopsCase, SVMCase, TrainCase, check_choice
 
 
 @dataclass(frozen=True)
@@ -45,9 +31,20 @@ class GridOptions:
     devices: tuple[str, ...] = ("cpu", "cuda")
     svm_backends: tuple[str, ...] = ("sklearn",)
     deterministic: bool = False
+    axes: tuple[tuple[str, tuple], ...] = field(default=())  # --axis NAME=V1,V2: replaces or adds an axis
 
 
-def redundant(case) -> bool:
+def product(cls: type[Case], axes: dict[str, tuple], opts: GridOptions | None = None, **fixed) -> Iterator[Case]:
+    """Every combination of named axes as cases of `cls`; `--axis` overrides apply to fields `cls` has."""
+    if opts is not None:
+        axes = {**axes, **{k: v for k, v in opts.axes if k in cls.field_names()}}
+        fixed = {k: v for k, v in fixed.items() if k not in axes}
+    names = list(axes)
+    for values in itertools.product(*axes.values()):
+        yield cls(**fixed, **dict(zip(names, values, strict=True)))
+
+
+def redundant(case: Case) -> bool:
     """Combinations that would only repeat another case."""
     if isinstance(case, SVMCase):
         return case.kernel == "rbf" and case.degree != 3
@@ -57,65 +54,81 @@ def redundant(case) -> bool:
     return False
 
 
-def _train_grid(preset, datasets, models, batches, optimizers, lrs, epochs, opts, devices):
-    axes = itertools.product(
-        datasets, models, batches, optimizers, lrs, epochs, opts.pin_memory, opts.image_sizes,
-        devices, range(opts.seeds),
-    )
-    for dataset, model, bs, opt, lr, ep, pin, size, device, seed in axes:
-        yield TrainCase(
-            preset=preset, dataset=dataset, model=model, batch_size=bs, optimizer=opt, lr=lr,
-            epochs=ep, pin_memory=pin, image_size=size, device=device, seed=seed,
-            split=opts.split, path=opts.path, loader=opts.loader, amp=opts.amp, train_limit=opts.train_limit,
-            target_val_acc_pct=TARGET_VAL_ACC_PCT[dataset], deterministic=opts.deterministic,
-        )
+def _with_target(case: Case) -> Case:
+    """Training cases carry their dataset's time-to-accuracy target."""
+    if isinstance(case, TrainCase) and case.target_val_acc_pct is None and case.preset in ("q1a", "q2"):
+        return case.replace(target_val_acc_pct=DATASETS[case.dataset].target_val_acc_pct)
+    return case
 
 
-def q1a(opts: GridOptions):
-    yield from _train_grid(
-        "q1a", DATASETS, ("resnet18", "resnet50"), (16, 32), ("sgd", "adam"), (1e-3, 1e-4),
-        opts.epochs or (10,), opts, opts.devices,
-    )
+def _run_axes(opts: GridOptions, **axes) -> dict[str, tuple]:
+    """The axes every study training preset shares with the command line."""
+    return {**axes, "pin_memory": opts.pin_memory, "image_size": opts.image_sizes, "device": opts.devices,
+            "seed": tuple(range(opts.seeds))}
 
 
-def q2(opts: GridOptions):
-    yield from _train_grid(
-        "q2", ("FashionMNIST",), ("resnet18", "resnet34", "resnet50"), (16,), ("sgd", "adam"),
-        (1e-3,), opts.epochs or (1,), opts, opts.devices,
-    )
+def _run_fixed(opts: GridOptions) -> dict:
+    return dict(split=opts.split, path=opts.path, loader=opts.loader, amp=opts.amp,
+                train_limit=opts.train_limit, deterministic=opts.deterministic)
 
 
-def q1b(opts: GridOptions):
-    # SVC is deterministic: --seeds would only repeat the same fit, so SVM cases run once
+def q1a(opts: GridOptions) -> Iterator[Case]:
+    axes = _run_axes(opts, dataset=tuple(DATASETS), model=("resnet18", "resnet50"), batch_size=(16, 32),
+                     optimizer=("sgd", "adam"), lr=(1e-3, 1e-4), epochs=opts.epochs or (10,))
+    yield from product(TrainCase, axes, opts, preset="q1a", **_run_fixed(opts))
+
+
+def q2(opts: GridOptions) -> Iterator[Case]:
+    axes = _run_axes(opts, dataset=("FashionMNIST",), model=("resnet18", "resnet34", "resnet50"),
+                     batch_size=(16,), optimizer=("sgd", "adam"), lr=(1e-3,), epochs=opts.epochs or (1,))
+    yield from product(TrainCase, axes, opts, preset="q2", **_run_fixed(opts))
+
+
+def q1b(opts: GridOptions) -> Iterator[Case]:
+    # SVC is deterministic: --mb-seeds would only repeat the same fit, so SVM cases run once;
     # the backend axis is innermost, sklearn first, so sklearnex cases can cite their baseline
-    axes = itertools.product(DATASETS, ("poly", "rbf"), (2, 3, 4), (0.1, 1.0, 10.0), opts.svm_backends)
-    for dataset, kernel, degree, c, backend in axes:
-        yield SVMCase(
-            preset="q1b", dataset=dataset, kernel=kernel, degree=degree, C=c, backend=backend,
-            train_limit=opts.train_limit, split=opts.split,
-        )
+    axes = dict(dataset=tuple(DATASETS), kernel=("poly", "rbf"), degree=(2, 3, 4), C=(0.1, 1.0, 10.0),
+                backend=opts.svm_backends)
+    yield from product(SVMCase, axes, opts, preset="q1b", train_limit=opts.train_limit, split=opts.split)
 
 
-SMOKE_TRAIN_LIMIT = 2000
-SMOKE_EVAL_LIMIT = 1000
+SMOKE_TRAIN_LIMIT = 2000  # training images per smoke case: about 10 s of ResNet-18 on 2 cores
+SMOKE_EVAL_LIMIT = 1000  # val and test images each
 
 
-def smoke(opts: GridOptions):
+def smoke(opts: GridOptions) -> Iterator[Case]:
     """Small but real: every model family, optimizer, dataset and kernel once, in about a minute."""
-    seeds = range(opts.seeds)
-    common = dict(preset="smoke", epochs=1, path=opts.path, loader=opts.loader, split=opts.split,
-                  train_limit=SMOKE_TRAIN_LIMIT, eval_limit=SMOKE_EVAL_LIMIT)
-    for dataset, opt, seed in itertools.product(DATASETS, ("sgd", "adam"), seeds):
-        yield TrainCase(dataset=dataset, model="resnet18", optimizer=opt, seed=seed, **common)
-    for seed in seeds:
-        yield TrainCase(**{**common, "train_limit": 1000}, dataset="MNIST", model="resnet50",
-                        optimizer="sgd", seed=seed)
-    for dataset, kernel in itertools.product(DATASETS, ("poly", "rbf")):
-        yield SVMCase(preset="smoke", dataset=dataset, kernel=kernel, C=10.0,
-                      degree=2 if kernel == "poly" else 3,
-                      train_limit=SMOKE_TRAIN_LIMIT, eval_limit=2 * SMOKE_EVAL_LIMIT, split=opts.split)
-    for model in ("resnet18", "resnet34", "resnet50"):
-        yield FlopsCase(model=model)
+    run = dict(preset="smoke", epochs=1, path=opts.path, loader=opts.loader, split=opts.split,
+               eval_limit=SMOKE_EVAL_LIMIT)
+    seeds, devices = tuple(range(opts.seeds)), opts.devices
+    yield from product(TrainCase, dict(dataset=tuple(DATASETS), optimizer=("sgd", "adam"), seed=seeds,
+                                       device=devices), opts, model="resnet18", train_limit=SMOKE_TRAIN_LIMIT, **run)
+    yield from product(TrainCase, dict(seed=seeds, device=devices), opts, dataset="MNIST", model="resnet50",
+                       optimizer="sgd", train_limit=1000, **run)
+    yield from gpu_smoke(opts)
+    for dataset, (kernel, degree) in itertools.product(DATASETS, (("poly", 2), ("rbf", 3))):
+        yield from product(SVMCase, dict(dataset=(dataset,)), opts, preset="smoke", kernel=kernel, C=10.0,
+                           degree=degree, train_limit=SMOKE_TRAIN_LIMIT, eval_limit=2 * SMOKE_EVAL_LIMIT,
+                           split=opts.split)
+    yield from product(FlopsCase, dict(model=tuple(MODELS)))
+
+
+def gpu_smoke(opts: GridOptions) -> Iterator[Case]:
+    """GPU-only smoke cases: every GPU code path once, a few minutes on one modern GPU.
+
+    A q1a case shortened to 2 epochs on the full split (the graph with a partial batch,
+    bf16), classic fp16 + GradScaler, fast fp16, deterministic, and a deliberately huge
+    case that must run out of memory (and be recorded as such).
+    """
+    if "cuda" not in opts.devices:
+        return
+    base = TrainCase(preset="smoke", dataset="MNIST", model="resnet18", optimizer="adam", device="cuda",
+                     split=opts.split, eval_limit=SMOKE_EVAL_LIMIT)
+    yield base.replace(epochs=2, target_val_acc_pct=DATASETS["MNIST"].target_val_acc_pct)
+    yield base.replace(path="classic", train_limit=SMOKE_TRAIN_LIMIT)
+    yield base.replace(amp="fp16", train_limit=SMOKE_TRAIN_LIMIT)
+    yield base.replace(deterministic=True, train_limit=SMOKE_TRAIN_LIMIT)
+    yield base.replace(model="resnet50", batch_size=1024, image_size=1024, train_limit=2048, expect="oom")
 
 
 # Throughput: a few timed rounds of a fixed number of steps, classic then fast for each
@@ -128,7 +141,7 @@ THROUGHPUT_CONFIGS = {
 }
 
 
-def throughput(opts: GridOptions):
+def throughput(opts: GridOptions) -> Iterator[Case]:
     for device in opts.devices:
         for (model, bs), seed, path in itertools.product(
             THROUGHPUT_CONFIGS[device], range(opts.seeds), ("classic", "fast")
@@ -140,39 +153,62 @@ def throughput(opts: GridOptions):
             )
 
 
-_BUILDERS = {"q1a": q1a, "q1b": q1b, "q2": q2, "smoke": smoke, "throughput": throughput}
+PRESETS: dict[str, Callable[[GridOptions], Iterator[Case]]] = {
+    "q1a": q1a, "q1b": q1b, "q2": q2, "smoke": smoke, "throughput": throughput,
+}
 
 
-def build(preset: str, opts: GridOptions = GridOptions()) -> list:
+def build(preset: str, opts: GridOptions = GridOptions()) -> list[Case]:
     """Every case of one preset, in a stable order, without duplicates."""
     check_choice("preset", preset, PRESETS)
     seen, cases = set(), []
-    for case in _BUILDERS[preset](opts):
+    for case in map(_with_target, PRESETS[preset](opts)):
         if not redundant(case) and case not in seen:
             seen.add(case)
             cases.append(case)
     return cases
 
 
-def estimated_cpu_s(case) -> float:
-    """Rough seconds on a 2-core CPU: what decides the slow marker."""
-    if isinstance(case, FlopsCase):
-        return 1.0
-    n = case.train_limit or SPLIT_TRAIN[case.split]
-    if isinstance(case, SVMCase):
-        return 10.0 * (n / 5000) ** 2  # SMO is roughly quadratic in samples
-    pixels = (case.image_size / 28) ** 2 * (14 if case.stem == "small" else 1)
-    return case.epochs * n * pixels / CPU_IMAGES_PER_S[case.model]
+def build_all(opts: GridOptions = GridOptions()) -> list[Case]:
+    return [case for preset in PRESETS for case in build(preset, opts)]
 
 
-def is_slow(case) -> bool:
-    return estimated_cpu_s(case) > SLOW_AFTER_S
+def estimate_lines(cases: list[Case], cuda: bool) -> list[str]:
+    """One line per device: cases selected and, for the CPU, the cost model's time estimate."""
+    lines = []
+    cpu = [c for c in cases if c.device_marker == "cpu"]
+    gpu = [c for c in cases if c.device_marker == "gpu"]
+    if cpu:
+        hours = sum(c.estimated_cpu_s() for c in cpu) / 3600
+        line = f"mnistbench: {len(cpu)} cpu case(s), {_duration(hours)} on a 2-core x86 CPU"
+        if hours > 0.25:
+            line += " (for minutes, not hours: -m smoke, or --mb-train-limit N)"
+        lines.append(line)
+    if gpu:
+        where = "on this GPU" if cuda else "skipped here: no CUDA device"
+        lines.append(f"mnistbench: {len(gpu)} gpu case(s), {where} (no GPU cost model: -m 'smoke and gpu' "
+                     "takes a few minutes on one modern GPU)")
+    return lines
 
 
-def marker_names(case) -> list[str]:
-    names = [case.preset, case.device_marker]
-    if case.kind == "flops":
-        names.append("flops")
-    if is_slow(case):
-        names.append("slow")
-    return names
+def _duration(hours: float) -> str:
+    if hours < 1 / 60:
+        return "under a minute"
+    if hours < 1:
+        return f"about {hours * 60:.0f} min"
+    return f"about {hours:.1f} h"
+
+
+def assign_shards(costs: dict[str, float], shards: int) -> dict[str, int]:
+    """Each key onto one of `shards`, longest first onto the least-loaded shard.
+
+    Deterministic on every machine: keys are sorted before the (stable) sort by cost, and
+    ties between equally loaded shards go to the lowest index.
+    """
+    loads = [0.0] * shards
+    assigned = {}
+    for key in sorted(sorted(costs), key=lambda k: -costs[k]):
+        target = min(range(shards), key=lambda i: (loads[i], i))
+        assigned[key] = target
+        loads[target] += costs[key]
+    return assigned

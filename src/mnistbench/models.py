@@ -1,5 +1,8 @@
 """torchvision ResNets with one input channel and ten outputs, random init, as the study uses.
 
+Which models exist is config.MODELS; a registered model without its own `build` is
+torchvision's builder of the same name. Any ResNet-shaped net (conv1, maxpool) works.
+
 The standard ('imagenet') stem is what every write-up ran: at 28x28 it leaves a 7x7 map
 after the max-pool and 1x1 at layer4, which is why those models are so cheap (about
 0.03 GMAC for resnet18). The 'small' stem (3x3 stride 1, no pool) keeps 28x28 through
@@ -20,7 +23,8 @@ def build_model(
 ) -> nn.Module:
     check_choice("model", model, MODELS)
     check_choice("stem", stem, STEMS)
-    net = getattr(torchvision.models, model)(weights=None, num_classes=num_classes)
+    build = MODELS[model].build
+    net = build(num_classes) if build else getattr(torchvision.models, model)(weights=None, num_classes=num_classes)
     if stem == "imagenet":
         net.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
     else:

@@ -3,6 +3,9 @@
 pytest-benchmark writes its JSON only when the session ends; a grid of long runs must
 not depend on that. Each line is flushed and fsync'd, so a kill loses at most the case
 in progress; a torn last line (the kill landed mid-write) is skipped with a warning.
+A session's first line is a header holding its machine facts (once, not per record);
+readers give every record the machine of the header above it. Files written before
+headers existed carry the machine inside each record, and read the same.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import os
 import warnings
 from pathlib import Path
 
-from mnistbench.record import SCHEMA, config_key
+from mnistbench.record import SCHEMA, backfill, config_key
+
+SESSION_SCHEMA = "mnistbench.session/1"
 
 
 class ResultsFileError(ValueError):
@@ -20,13 +25,24 @@ class ResultsFileError(ValueError):
 
 
 class ResultsLog:
+    """Appends records to one file; the session header goes in before the first record."""
+
     def __init__(self, path: str | os.PathLike, machine: dict | None = None):
         self.path = Path(path)
         self.machine = machine or {}
+        self.records: list[dict] = []  # this session's, for the end-of-session summary
+        self._header_written = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, rec: dict) -> None:
-        line = json.dumps({**rec, "machine": self.machine}, default=str, allow_nan=True)
+        if not self._header_written:
+            self._write({"schema": SESSION_SCHEMA, "machine": self.machine})
+            self._header_written = True
+        self._write(rec)
+        self.records.append(rec)
+
+    def _write(self, rec: dict) -> None:
+        line = json.dumps(rec, default=str, allow_nan=True)
         with open(self.path, "a", encoding="utf-8") as fh:
             if fh.tell() and not _ends_with_newline(self.path):
                 fh.write("\n")  # a torn line from a killed run stays alone on its line
@@ -48,7 +64,7 @@ def read_results(path: str | os.PathLike) -> list[dict]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultsFileError(f"{path}: cannot be read ({exc})") from None
-    records, bad = [], []
+    records, bad, machine = [], [], {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -57,19 +73,23 @@ def read_results(path: str | os.PathLike) -> list[dict]:
         except json.JSONDecodeError:
             bad.append(number)
             continue
+        if isinstance(rec, dict) and rec.get("schema") == SESSION_SCHEMA:
+            machine = rec.get("machine") or {}
+            continue
         if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
             raise ResultsFileError(
                 f"{path}: line {number} is not an mnistbench result record "
-                f"(expected schema {SCHEMA!r}); is this a results file written by --results?"
+                f"(expected schema {SCHEMA!r}); is this a results file written by --mb-results?"
             )
-        records.append(rec)
+        rec.setdefault("machine", machine)
+        records.append(backfill(rec))
     if bad:
         warnings.warn(f"{path}: skipped unreadable line(s) {bad} (a run killed mid-write)", stacklevel=2)
     return records
 
 
 def finished_keys(path: str | os.PathLike) -> set[tuple]:
-    """Configurations already recorded with status ok: what --resume skips."""
+    """Configurations already recorded with status ok: what --mb-resume skips."""
     path = Path(path)
     if not path.exists():
         return set()

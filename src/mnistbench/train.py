@@ -5,74 +5,59 @@ optimizer, data to the device, warm-up and, on a GPU, CUDA-graph capture), `trai
 (the only timed part; it synchronises the device before returning), and `after_epoch` /
 `finish` (validation and test, timed apart). `train(case, split)` runs them in order for
 code that does not need pytest-benchmark; the benchmarks drive the same methods through
-`benchmark.pedantic`, one round per epoch.
+`benchmark.pedantic`, one round per epoch. `close()` (or `with Trainer(...)`) lets go of
+every tensor the case holds, so the next case starts from nothing of this one.
 
 Two paths compute the same thing (same batches per epoch, same optimizer steps, same
 epochs, optimizer and learning rate) at different speeds:
 - classic: the write-ups' loop. torch DataLoader over per-sample PIL transforms, eager,
   fp16 autocast + GradScaler on CUDA, fp32 on CPU.
 - fast: the split held on the device as uint8 and batched by shuffled index; on CUDA
-  also bf16 autocast, channels_last, fused optimizers and the whole step (batch gather,
-  normalise, forward, backward, optimizer, loss/accuracy accumulation) captured in one
-  CUDA graph, so a batch-16 step is one launch instead of hundreds. `plan_for` says what
-  each path does on each device; the plan is recorded with every result.
+  also bf16 autocast (fp16 + GradScaler where bf16 is only emulated), channels_last,
+  fused optimizers and the whole step (batch gather, normalise, forward, backward,
+  optimizer, loss/accuracy accumulation) captured in one CUDA graph, so a batch-16 step
+  is one launch instead of hundreds. `plan_for` says what each path does on each device;
+  the plan is recorded with every result.
+
+The graph path is checked on a CPU by tests/cuda_shim.py, which stands in for the
+CUDA-graph API; `check_graph` compares it with the eager step on a real GPU.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import os
-import resource
 import statistics
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
 from mnistbench import flops
+from mnistbench.batches import TensorBatches, classic_loader, to_input
 from mnistbench.config import TrainCase
-from mnistbench.data import Split, TensorBatches, classic_loader, to_input
+from mnistbench.data import Split
+from mnistbench.machine import backend_settings
 from mnistbench.models import build_model
-from mnistbench.record import cpu_model
+from mnistbench.plan import (
+    AMP_DTYPES,
+    Plan,
+    device_name,
+    make_optimizer,
+    plan_for,
+    resolve_device,
+    set_math_modes,
+    sync,
+)
+from mnistbench.step import WARMUP_STEPS, EpochStats, GraphStep, PeakMemory, TrainStep, restore, snapshot
 
-WARMUP_STEPS = 3
-DIVERGENCE_CHECK_EVERY = 500  # steps between host reads of the loss on a GPU
-_DTYPES = {"off": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+DIVERGENCE_CHECK_EVERY = 500  # steps between host reads of the first non-finite loss where a read stalls the device
+CHECK_GRAPH_RTOL = 1e-3  # graph vs eager weights after K steps: max |difference| / max |weight|, per tensor
 
-# What the fast path does on a CPU, kept only where it won in measurement on a 2-core
-# AVX-512 machine (reports/cpu-fast-path/results.md): the device-resident loader and the
-# fused optimizer (Adam's step over 11M parameters is a third of a batch-16 step).
-# channels_last, bf16 autocast and torch.compile lost or broke even there.
-CPU_FAST = {"channels_last": False, "amp": "off", "fused_optimizer": True}
+_FALLBACKS_WARNED: set[str] = set()  # graph-capture failures already warned about in this process
 
-
-@dataclass(frozen=True)
-class Plan:
-    """What a case's path means on its device: recorded in every result."""
-
-    path: str
-    loader: str  # dataloader | tensor
-    amp_dtype: str  # off | fp16 | bf16
-    channels_last: bool
-    fused_optimizer: bool
-    cuda_graph: bool  # the full-batch step is one captured graph; a partial last batch runs eagerly
-    eval_batch: int
-
-
-def plan_for(case: TrainCase, device: torch.device) -> Plan:
-    cuda = device.type == "cuda"
-    if case.path == "classic":
-        amp = case.amp if case.amp != "auto" else ("fp16" if cuda else "off")
-        return Plan("classic", case.resolved_loader, amp, False, False, False, 1024)
-    loader = case.resolved_loader
-    if cuda:
-        amp = case.amp if case.amp != "auto" else ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
-        # GradScaler reads the scale on the host every step, so fp16 steps cannot be captured
-        graph = loader == "tensor" and amp != "fp16"
-        return Plan("fast", loader, amp, True, True, graph, 4096)
-    amp = case.amp if case.amp != "auto" else CPU_FAST["amp"]
-    return Plan("fast", loader, amp, CPU_FAST["channels_last"], CPU_FAST["fused_optimizer"], False, 1024)
 
 
 class Diverged(RuntimeError):
@@ -88,14 +73,18 @@ class Diverged(RuntimeError):
 
 @dataclass
 class TrainResult:
-    """What one run produced. Units are in the names; lists have one entry per finished epoch."""
+    """What one run produced. Units are in the names; lists have one entry per finished epoch.
+    Library versions and the machine are recorded once per session (machine.py), not here."""
 
     train_time_s: float = 0.0  # sum of timed epochs (device synchronised), nothing else
     images_per_s: float = 0.0  # training images processed / train_time_s
     images_per_s_median: float = 0.0  # over the median epoch: the steady-state rate
-    mfu_pct: float | None = None  # 6 x fvcore MACs x images/s over the GPU's bf16 dense peak
-    setup_time_s: float = 0.0  # model build, data to device, warm-up, capture: not in train_time_s
+    mfu_pct: float | None = None  # 6 x fvcore MACs x images/s over the GPU's 16-bit dense peak
+    mfu_peak_tflops: float | None = None  # that peak (flops.GPU_PEAKS)
+    mfu_peak_source: str | None = None  # the datasheet it comes from
+    setup_time_s: float = 0.0  # model build, data to device, warm-up, capture, graph check: not in train_time_s
     warmup_time_s: float = 0.0  # the part of setup spent warming up (and capturing a graph)
+    warmup_steps: int = 0  # optimizer steps run in warm-up, then undone (graph replays included)
     eval_time_s: float = 0.0  # every validation and the test pass: not in train_time_s
     test_acc_pct: float = math.nan
     val_acc_pct: float = math.nan  # after the last epoch
@@ -106,181 +95,69 @@ class TrainResult:
     epoch_train_acc_pct: list[float] = field(default_factory=list)
     epoch_val_acc_pct: list[float] = field(default_factory=list)
     epochs_done: int = 0
-    steps: int = 0  # optimizer steps taken
+    steps: int = 0  # training steps run (batches); a GradScaler-skipped update counts here too
+    skipped_steps: int = 0  # steps whose update GradScaler skipped (fp16 gradients overflowed)
     epochs_to_target: int | None = None  # first epoch whose val accuracy met the case's target
     time_to_target_s: float | None = None  # train_time_s up to that epoch
-    peak_mem_mb: float = 0.0
+    peak_mem_mb: float = 0.0  # on a GPU: this case's peak above mem_baseline_mb
+    mem_baseline_mb: float | None = None  # GPU memory allocated when the case began (left by others)
     peak_mem_source: str = ""  # cuda_max_allocated | process_max_rss (whole process, not per run)
     plan_loader: str = ""
     amp_dtype: str = "off"
     channels_last: bool = False
     fused_optimizer: bool = False
-    cuda_graph: bool = False
+    cuda_graph: bool = False  # the graph actually ran (false after a fallback)
+    cuda_graph_fallback: str | None = None  # why capture or its first replay failed; the eager fast path ran
     partial_batch: str = "none"  # none | eager (the last, smaller batch ran outside the graph)
+    graph_check_steps: int = 0  # --check-graph K: steps run both ways from the same start
+    graph_check_max_abs: float | None = None  # largest |graph - eager| over all weights after them
+    graph_check_max_rel: float | None = None  # largest per-tensor max|graph - eager| / max|eager|
+    graph_check_eager_rel: float | None = None  # the same between two eager runs: the device's own noise
+    graph_check_tol_rel: float | None = None  # max(CHECK_GRAPH_RTOL, 2 x eager noise)
+    graph_check_pass: bool | None = None  # max_rel <= tol_rel; a failed check fails the case
     n_train: int = 0
     n_val: int = 0
     n_test: int = 0
     gmacs_fvcore: float = 0.0  # per image at the case's input size (forward pass)
     params_m: float = 0.0
     device_name: str = ""
-    torch_version: str = torch.__version__
+    device_index: int | None = None  # the CUDA device (torch's numbering); None on a CPU
+    compute_capability: str | None = None
+    # math modes in force for the case on a GPU (machine.backend_settings); None on a CPU
+    tf32_matmul: bool | None = None
+    tf32_cudnn: bool | None = None
+    float32_matmul_precision: str | None = None
+    cudnn_benchmark: bool | None = None
+    cudnn_deterministic: bool | None = None
 
     def as_fields(self) -> dict:
         return asdict(self)
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return cpu_model()
-
-
-def resolve_device(case: TrainCase) -> torch.device:
-    if case.device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            "This case needs a CUDA GPU and none is visible to torch "
-            f"(torch {torch.__version__}, built with CUDA {torch.version.cuda}). "
-            "Run the cpu cases instead (-m cpu)."
-        )
-    return torch.device(case.device)
-
-
-def make_optimizer(case: TrainCase, params, fused: bool = False) -> torch.optim.Optimizer:
-    """Fused: one kernel over all parameters; on CUDA also capturable (step count on the device)."""
-    extra = {"fused": True} if fused else {}
-    if case.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=case.lr, momentum=0.9, **extra)
-    if fused and case.device == "cuda":
-        extra["capturable"] = True
-    return torch.optim.Adam(params, lr=case.lr, **extra)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def set_deterministic(on: bool) -> None:
-    """Set for every case, on or off, so one case's choice never leaks into the next.
-
-    On a GPU, runs differ without it because cuDNN picks algorithms per shape and some
-    backward kernels (index_put, scatter) add with atomics in a varying order; with it,
-    cuBLAS needs a fixed workspace (CUBLAS_WORKSPACE_CONFIG), set here before first use.
-    """
-    if on:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(on)
-    torch.backends.cudnn.benchmark = False
-    torch.backends.cudnn.deterministic = on
-
-
-def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
-def restore(model: nn.Module, optimizer: torch.optim.Optimizer, saved: dict[str, torch.Tensor]) -> None:
-    """Undo warm-up steps in place (a captured graph keeps pointing at the same tensors).
-
-    Zeroed SGD momentum and Adam moments/step are exactly a fresh optimizer's first step:
-    SGD's first buffer is the gradient itself (0.9 * 0 + g), Adam starts from zeros.
-    """
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            tensor.copy_(saved[name])
-        for state in optimizer.state.values():
-            for value in state.values():
-                if torch.is_tensor(value):
-                    value.zero_()
-
-
-class EpochStats:
-    """Loss, accuracy and the first non-finite step, accumulated on the device: no host sync."""
-
-    def __init__(self, device: torch.device):
-        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        self.correct = torch.zeros((), dtype=torch.int64, device=device)
-        self.step = torch.zeros((), dtype=torch.int64, device=device)
-        self.first_bad = torch.full((), -1, dtype=torch.int64, device=device)
-
-    def reset(self) -> None:
-        for t in (self.loss_sum, self.correct, self.step):
-            t.zero_()
-        self.first_bad.fill_(-1)
-
-    def update(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        self.step += 1
-        self.loss_sum += loss.detach().double() * y.numel()
-        self.correct += (logits.detach().argmax(1) == y).sum()
-        fresh_bad = (self.first_bad < 0) & ~torch.isfinite(loss.detach())
-        self.first_bad.copy_(torch.where(fresh_bad, self.step, self.first_bad))
-
-
-@torch.inference_mode()
-def evaluate(model: nn.Module, x_u8, y, split: Split, case: TrainCase, plan: Plan, device) -> float:
-    """Accuracy in % over uint8 images, in large batches; never part of the timed region."""
-    model.eval()
-    dtype = _DTYPES[plan.amp_dtype]
-    memory = torch.channels_last if plan.channels_last else torch.contiguous_format
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    for start in range(0, len(y), plan.eval_batch):
-        xb = to_input(x_u8[start : start + plan.eval_batch].to(device), split, case.image_size)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            logits = model(xb.contiguous(memory_format=memory))
-        correct += (logits.argmax(1) == y[start : start + plan.eval_batch].to(device)).sum()
-    model.train()
-    return 100.0 * correct.item() / max(len(y), 1)
-
-
-class GraphStep:
-    """The full-batch training step captured once as a CUDA graph and replayed per batch.
-
-    Captured: gather the batch from the device-resident split by index, normalise (and
-    resize), forward, loss, backward, optimizer step, and the epoch statistics. Per step the
-    host only copies the next index slice into the static index tensor and replays.
-    """
-
-    def __init__(self, trainer: Trainer):
-        self.t = trainer
-        self.index = trainer.batches.order_buffer()
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(WARMUP_STEPS):  # allocations, cuDNN/cuBLAS handles, optimizer state
-                self._body()
-        torch.cuda.current_stream().wait_stream(side)
-        trainer.optimizer.zero_grad(set_to_none=True)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self._body()
-
-    def _body(self) -> None:
-        t = self.t
-        xb, yb = t.batches.gather(self.index)
-        t.step_on(xb, yb)
-
-    def __call__(self, index: torch.Tensor) -> None:
-        self.index.copy_(index, non_blocking=True)
-        self.graph.replay()
-
 
 class Trainer:
-    """One case's model, optimizer and data, prepared so that only training is timed."""
+    """One case's model, optimizer and data, prepared so that only training is timed.
 
-    def __init__(self, case: TrainCase, split: Split):
+    `check_graph=K` runs K steps through the CUDA graph and K eagerly from the same start
+    before the timed run, and records how far the weights drift apart (graph_check_*).
+    """
+
+    def __init__(self, case: TrainCase, split: Split, check_graph: int = 0):
         t0 = time.perf_counter()
         self.case = case
         self.device = resolve_device(case)
+        self.peak_memory = PeakMemory(self.device)  # before anything of this case is allocated
         self.plan = plan_for(case, self.device)
         self.split = split.limited(case.train_limit, case.eval_limit, case.split_seed)
-        set_deterministic(case.deterministic)
-        self.memory = torch.channels_last if self.plan.channels_last else torch.contiguous_format
+        set_math_modes(case, self.plan, self.device)
+        memory_format = torch.channels_last if self.plan.channels_last else torch.contiguous_format
         torch.manual_seed(case.seed)
-        self.model = build_model(case.model, case.stem).to(self.device, memory_format=self.memory)
+        self.model = build_model(case.model, case.stem).to(self.device, memory_format=memory_format)
         self.optimizer = make_optimizer(case, self.model.parameters(), self.plan.fused_optimizer)
-        self.criterion = nn.CrossEntropyLoss()
-        self.dtype = _DTYPES[self.plan.amp_dtype]
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.plan.amp_dtype == "fp16")
         self.stats = EpochStats(self.device)
+        self.train_step = TrainStep(self.model, self.optimizer, self._new_scaler(), self.stats, self.plan, self.device)
+        if self.train_step.scaler.is_enabled():
+            self.optimizer.register_step_post_hook(self.stats.count_update)
         if self.plan.loader == "tensor":
             self.batches = TensorBatches(self.split, case, self.device)
         else:
@@ -289,50 +166,149 @@ class Trainer:
             plan_loader=self.plan.loader, amp_dtype=self.plan.amp_dtype,
             channels_last=self.plan.channels_last, fused_optimizer=self.plan.fused_optimizer,
             cuda_graph=self.plan.cuda_graph, device_name=device_name(self.device),
-            **self.split.sizes, **flops.count(case.model, case.stem, case.image_size),
+            **self.split.sizes, **flops.count(case.model, case.stem, case.image_size), **self._gpu_fields(),
         )
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
         self.graph_step = None
         self.result.warmup_time_s = self._warm_up()
+        if check_graph and self.graph_step is not None:
+            self._check_graph(check_graph)
         self.result.setup_time_s = time.perf_counter() - t0
 
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Let go of every tensor the case holds: the graph and its memory pool, the model, the
+        optimizer, the data on the device. The result stays."""
+        self.graph_step = self.train_step = self.batches = self.stats = None
+        self.model = self.optimizer = self.split = None
+
+    def _new_scaler(self) -> torch.amp.GradScaler:
+        return torch.amp.GradScaler(self.device.type, enabled=self.plan.amp_dtype == "fp16")
+
+    def _gpu_fields(self) -> dict:
+        if self.device.type != "cuda":
+            return {}
+        index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+        major, minor = torch.cuda.get_device_capability(index)
+        fields = {"device_index": index, "compute_capability": f"{major}.{minor}"}
+        known = {f.name for f in dataclasses.fields(TrainResult)}
+        return fields | {k: v for k, v in backend_settings().items() if k in known}
+
+    @property
+    def sync_free(self) -> bool:
+        """No host read inside an epoch but one every DIVERGENCE_CHECK_EVERY steps: on a GPU,
+        and wherever the graph runs (the CPU tests' stand-in included)."""
+        return self.device.type == "cuda" or self.graph_step is not None
+
+    # ------------------------------------------------------------ warm-up
+
     def _warm_up(self) -> float:
-        """Steps on the real model (and the graph capture), then every weight, buffer and
-        optimizer moment put back: the timed run starts exactly where a cold one would."""
+        """Steps on the real model in every shape an epoch meets (full batches, the partial
+        last batch, and on the graph path the capture and a first replay), then every weight,
+        buffer, optimizer moment and the GradScaler put back in place: the timed run starts
+        exactly where a cold one would, and meets nothing for the first time."""
         t0 = time.perf_counter()
-        saved = snapshot(self.model)
+        cold = self._cold_state()
+        n, full = len(self.split.y_train), min(self.case.batch_size, len(self.split.y_train))
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             if self.plan.cuda_graph:
-                self.graph_step = GraphStep(self)
-            else:
-                n = min(self.case.batch_size, len(self.split.y_train))
-                xb = to_input(self.split.x_train[:n].to(self.device), self.split, self.case.image_size)
-                yb = self.split.y_train[:n].to(self.device)
+                self._capture()
+            if self.graph_step is None:
                 for _ in range(WARMUP_STEPS):
-                    self.step_on(xb, yb)
-        sync(self.device)
-        restore(self.model, self.optimizer, saved)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.scaler.is_enabled())
-        self.stats.reset()
-        sync(self.device)
+                    self.train_step(*self._warmup_batch(full))
+            self.result.warmup_steps = WARMUP_STEPS + (self.graph_step is not None)
+            if n > full and n % full:  # the partial last batch runs eagerly on every path
+                self.train_step(*self._warmup_batch(n % full))
+                self.result.warmup_steps += 1
+        self._restore(cold)
         return time.perf_counter() - t0
 
+    def _warmup_batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`size` training images in the form a timed step gets them, without touching the
+        shuffle (the timed epochs draw the same batches as a cold run)."""
+        if isinstance(self.batches, TensorBatches):
+            return self.batches.gather(torch.arange(size, device=self.device))
+        x = to_input(self.split.x_train[:size], self.split, self.case.image_size)
+        return x.to(self.device, non_blocking=True), self.split.y_train[:size].to(self.device, non_blocking=True)
+
+    def _cold_state(self) -> tuple[dict, dict]:
+        return snapshot(self.model), self.train_step.scaler.state_dict()
+
+    def _restore(self, cold: tuple[dict, dict]) -> None:
+        """Back to `cold` in place: weights, buffers, zeroed optimizer state, GradScaler, statistics."""
+        sync(self.device)
+        weights, scaler = cold
+        restore(self.model, self.optimizer, weights)
+        self.train_step.scaler.load_state_dict(scaler)  # fills its scale tensor in place when it has one
+        self.stats.reset()
+        sync(self.device)
+
+    def _capture(self) -> None:
+        """The graph path's warm-up; when capture or the first replay fails, the eager fast path."""
+        graph_step = GraphStep(self.batches, self.train_step)
+        try:
+            graph_step.capture()
+        except torch.cuda.OutOfMemoryError:
+            raise  # the case does not fit: recorded as oom, not hidden behind a fallback
+        except Exception as exc:  # noqa: BLE001 - any capture failure: run eagerly, say why
+            self._fall_back(exc)
+            return
+        self.graph_step = graph_step
+
+    def _fall_back(self, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+        self.plan = dataclasses.replace(self.plan, cuda_graph=False)
+        self.result.cuda_graph, self.result.cuda_graph_fallback = False, reason
+        for name in ("grad_scale", "found_inf"):  # left on the optimizer by a step cut short
+            if hasattr(self.optimizer, name):
+                delattr(self.optimizer, name)
+        self.optimizer.zero_grad(set_to_none=True)  # grads may point into the failed graph's pool
+        self.train_step.scaler = self._new_scaler()  # its bookkeeping may be mid-step
+        self.train_step.autocast_cache = True
+        if reason not in _FALLBACKS_WARNED:
+            _FALLBACKS_WARNED.add(reason)
+            warnings.warn(f"CUDA graph capture failed ({reason}); running the eager fast path instead "
+                          "(recorded as cuda_graph_fallback)", RuntimeWarning, stacklevel=2)
+
+    def _check_graph(self, steps: int) -> None:
+        """`steps` full batches through the graph, then the same batches eagerly, from the same
+        start; and eagerly once more, to measure what the device's own run-to-run noise is
+        (kernels that add with atomics). The weights must agree within CHECK_GRAPH_RTOL or twice
+        that noise. Undone afterwards, like the warm-up."""
+        cold = self._cold_state()
+        n, size = len(self.split.y_train), self.case.batch_size
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.case.seed + 1)).to(self.device)
+        batches = [order[(torch.arange(size, device=self.device) + i * size) % n] for i in range(steps)]
+
+        def run(graph: bool) -> list[torch.Tensor]:
+            self._restore(cold)
+            for index in batches:
+                if graph:
+                    self.graph_step(index)
+                else:
+                    self.train_step(*self.batches.gather(index))
+            sync(self.device)
+            return [p.detach().clone() for p in self.model.parameters()]
+
+        graph_w, eager_w, again_w = run(True), run(False), run(False)
+        self._restore(cold)
+        r = self.result
+        r.graph_check_steps = steps
+        r.graph_check_max_abs = max((g - e).abs().max().item() for g, e in zip(graph_w, eager_w, strict=True))
+        r.graph_check_max_rel = _max_rel(graph_w, eager_w)
+        r.graph_check_eager_rel = _max_rel(again_w, eager_w)
+        r.graph_check_tol_rel = max(CHECK_GRAPH_RTOL, 2 * r.graph_check_eager_rel)
+        r.graph_check_pass = r.graph_check_max_rel <= r.graph_check_tol_rel
+
+    # ------------------------------------------------------------ the timed epoch
+
     def step_on(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        """One optimizer step; graph-safe (no host reads). Returns the loss tensor."""
-        xb = xb.contiguous(memory_format=self.memory)
-        # autocast's weight-cast cache must not outlive a graph capture (CUDA graphs + AMP docs)
-        autocast = torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None,
-                                  cache_enabled=not self.plan.cuda_graph)
-        with autocast:
-            logits = self.model(xb)
-            loss = self.criterion(logits, yb)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.stats.update(loss, logits, yb)
-        return loss
+        """One eager optimizer step; graph-safe (no host reads). Returns the loss tensor."""
+        return self.train_step(xb, yb)
 
     def _batches(self):
         """(index slice, None) for the graph path; (x, y) otherwise."""
@@ -348,37 +324,46 @@ class Trainer:
         epoch = r.epochs_done + 1
         t0 = time.perf_counter()
         stats.reset()
-        full = self.case.batch_size
+        full, sync_free = self.case.batch_size, self.sync_free
         for step, (xb, yb) in enumerate(self._batches(), start=1):
+            loss = None
             if yb is None and len(xb) == full:
                 self.graph_step(xb)
             elif yb is None:  # the partial last batch: same computation, outside the graph
                 r.partial_batch = "eager"
-                self.step_on(*self.batches.gather(xb))
+                loss = self.train_step(*self.batches.gather(xb))
             else:
-                loss = self.step_on(xb.to(device, non_blocking=True), yb.to(device, non_blocking=True))
-                # On the CPU reading the loss costs nothing; on a GPU it would stall the queue.
-                if device.type == "cpu" and not math.isfinite(loss.item()):
-                    self._diverged(epoch, step, loss.item(), t0)
-            if device.type == "cuda" and step % DIVERGENCE_CHECK_EVERY == 0 and stats.first_bad.item() >= 0:
-                self._diverged(epoch, int(stats.first_bad), math.nan, t0)
+                loss = self.train_step(xb.to(device, non_blocking=True), yb.to(device, non_blocking=True))
             r.steps += 1
+            # On the CPU reading the loss costs nothing; on a GPU it would stall the queue.
+            if not sync_free and not math.isfinite(loss.item()):
+                self._diverged(epoch, step, loss.item(), t0)
+            if sync_free and step % DIVERGENCE_CHECK_EVERY == 0 and stats.first_bad.item() >= 0:
+                self._diverged(epoch, int(stats.first_bad), math.nan, t0)
         sync(device)
         elapsed = time.perf_counter() - t0
         seen = len(self.split.y_train)
         if stats.first_bad.item() >= 0:
             self._diverged(epoch, int(stats.first_bad), stats.loss_sum.item() / seen, t0, elapsed)
+        self._count_skipped()
         r.epochs_done = epoch
         r.epoch_time_s.append(elapsed)
         r.train_time_s += elapsed
         r.epoch_train_loss.append(stats.loss_sum.item() / seen)
         r.epoch_train_acc_pct.append(100.0 * stats.correct.item() / seen)
 
+    def _count_skipped(self) -> None:
+        if self.train_step.scaler.is_enabled():
+            self.result.skipped_steps += int(self.stats.step) - int(self.stats.updates)
+
     def _diverged(self, epoch: int, step: int, loss: float, t0: float, elapsed: float | None = None) -> None:
         sync(self.device)
         self.result.train_time_s += elapsed if elapsed is not None else time.perf_counter() - t0
+        self._count_skipped()
         self._finish_record()
         raise Diverged(epoch, step, loss, self.result)
+
+    # ------------------------------------------------------------ evaluation and the record
 
     def after_epoch(self) -> None:
         """Validation after the epoch just trained (untimed); records time-to-accuracy."""
@@ -400,17 +385,16 @@ class Trainer:
         r.images_per_s = images / r.train_time_s if r.train_time_s > 0 else 0.0
         if r.epoch_time_s:
             r.images_per_s_median = len(self.split.y_train) / statistics.median(r.epoch_time_s)
-            r.mfu_pct = flops.mfu_pct(r.gmacs_fvcore, r.images_per_s_median, r.device_name)
+            peak = flops.peak_for(self.device.type, r.device_name)
+            r.mfu_pct = flops.mfu_pct(r.gmacs_fvcore, r.images_per_s_median, peak)
+            if peak is not None:
+                r.mfu_peak_tflops, r.mfu_peak_source = peak.tflops, peak.source
         for name in ("epoch_train_loss", "epoch_train_acc_pct", "epoch_val_acc_pct"):
             values = getattr(r, name)
             if values:
                 setattr(r, name.replace("epoch_", "", 1), values[-1])
-        if self.device.type == "cuda":
-            r.peak_mem_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
-            r.peak_mem_source = "cuda_max_allocated"
-        else:
-            r.peak_mem_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            r.peak_mem_source = "process_max_rss"
+        for name, value in self.peak_memory.fields().items():
+            setattr(r, name, value)
 
     def finish(self) -> TrainResult:
         """Validate the last epoch if not yet done, test once, and complete the record."""
@@ -424,10 +408,31 @@ class Trainer:
         return self.result
 
 
-def train(case: TrainCase, split: Split) -> TrainResult:
+def _max_rel(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+    """Largest per-tensor max|a - b| / max|b|: a difference measured against the tensor's own scale."""
+    return max(((x - y).abs().max() / y.abs().max().clamp_min(1e-12)).item() for x, y in zip(a, b, strict=True))
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, x_u8, y, split: Split, case: TrainCase, plan: Plan, device) -> float:
+    """Accuracy in % over uint8 images, in large batches; never part of the timed region."""
+    model.eval()
+    dtype = AMP_DTYPES[plan.amp_dtype]
+    memory = torch.channels_last if plan.channels_last else torch.contiguous_format
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    for start in range(0, len(y), plan.eval_batch):
+        xb = to_input(x_u8[start : start + plan.eval_batch].to(device), split, case.image_size)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            logits = model(xb.contiguous(memory_format=memory))
+        correct += (logits.argmax(1) == y[start : start + plan.eval_batch].to(device)).sum()
+    model.train()
+    return 100.0 * correct.item() / max(len(y), 1)
+
+
+def train(case: TrainCase, split: Split, check_graph: int = 0) -> TrainResult:
     """Every epoch, then the test; the same steps the benchmarks time through pytest-benchmark."""
-    trainer = Trainer(case, split)
-    for _ in range(case.epochs):
-        trainer.train_epoch()
-        trainer.after_epoch()
-    return trainer.finish()
+    with Trainer(case, split, check_graph=check_graph) as trainer:
+        for _ in range(case.epochs):
+            trainer.train_epoch()
+            trainer.after_epoch()
+        return trainer.finish()

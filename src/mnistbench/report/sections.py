@@ -1,0 +1,168 @@
+"""The report's sections, in order: Markdown text, tables and plots; write_report puts them on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mnistbench.record import JOINS, label
+from mnistbench.report.group import (
+    THROUGHPUT,
+    TWIN,
+    device_name,
+    not_throughput,
+    ok,
+    present,
+    speedup_pairs,
+    summaries,
+    varying,
+)
+from mnistbench.report.markdown import render_markdown
+from mnistbench.report.plots import acc_time_plot, speedup_plot, svm_plot, val_curve_plot
+from mnistbench.report.provenance import data_table, failed_table, inputs_table, machines_table, schema_notes
+from mnistbench.report.tables_svm import best_svm_table, svm_table
+from mnistbench.report.tables_train import best_train_table, flops_table, model_table, speedup_table
+from mnistbench.report.tables_twins import (
+    backend_pairs,
+    backend_table,
+    path_accuracy_table,
+    path_pairs,
+    throughput_pairs,
+    throughput_table,
+)
+
+Q1A_PRESETS = ("q1a", "smoke")
+SPREAD_NOTE = ("Joined the same way (throughput runs left out). Seed spread: *within spread* when "
+               "|Δ| ≤ 2 × the larger of the two paths' seed-to-seed standard deviations, *outside spread* "
+               "otherwise, *n too small* when either path has a single run.")
+CELLS = ("Every cell is the mean over seeds ± the sample standard deviation, with n, the number of runs; "
+         "a single run shows its value and (n=1). Runs on different hardware are never averaged together.")
+
+
+def write_report(records: list[dict], out: Path) -> Path:
+    """report.md with a CSV per table and a PNG per plot beside it; returns the Markdown's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    text = render_markdown(report_blocks(records), out)
+    path = out / "report.md"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def report_blocks(records: list[dict]) -> list:
+    """What the report says, in order: Markdown text, tables and plots; nothing touches the disk here."""
+    blocks: list = ["# mnistbench report"]
+    blocks += provenance_blocks(records) + failed_blocks(records)
+    blocks += q1a_blocks(records) + q1b_blocks(records) + q2_blocks(records) + path_blocks(records)
+    blocks += flops_blocks(records)
+    untabulated = sorted({r.get("preset") for r in records if r["kind"] == "train"}
+                         - {*Q1A_PRESETS, "q2", THROUGHPUT}, key=str)
+    if untabulated:
+        blocks.append(f"Training records of preset(s) {', '.join(map(str, untabulated))} are counted above "
+                      "but not tabulated by this report.")
+    return blocks
+
+
+def provenance_blocks(records: list[dict]) -> list:
+    notes = [CELLS, *schema_notes(records)]
+    return ["## Where these numbers come from", inputs_table(records), machines_table(records),
+            data_table(records), "\n\n".join(f"- {n}" for n in notes)]
+
+
+def failed_blocks(records: list[dict]) -> list:
+    failed = failed_table(records)
+    all_ok = f"All {len(records)} records have status ok."
+    return ["## Runs that did not finish ok", failed if failed.rows else all_ok]
+
+
+def q1a_blocks(records: list[dict]) -> list:
+    blocks: list = ["## Q1(a): ResNets over the hyperparameter grid"]
+    chosen = [r for r in ok(records, "train") if r.get("preset") in Q1A_PRESETS]
+    if not chosen:
+        return blocks + ["No Q1(a) or smoke training runs in the inputs."]
+    rows = summaries(chosen)
+    for preset in Q1A_PRESETS:
+        blocks += _preset_tables([r for r in rows if r.get("preset") == preset], preset)
+    return blocks + [val_curve_plot(rows), acc_time_plot(rows)]
+
+
+def _preset_tables(rows: list[dict], preset: str) -> list:
+    """Per dataset, one row per configuration; then the best per dataset, and per dataset and model."""
+    tables = [model_table([r for r in rows if r["dataset"] == dataset], f"{preset}-{dataset.lower()}",
+                          f"Preset {preset}: {dataset}, test accuracy and training time",
+                          ["batch_size", "optimizer", "lr"], ["preset", "dataset"])
+              for dataset in present(rows, "dataset")]
+    if rows:
+        tables += [best_train_table(rows, ["dataset"], f"{preset}-best",
+                                    f"Preset {preset}: best configuration per dataset"),
+                   best_train_table(rows, ["dataset", "model"], f"{preset}-best-per-model",
+                                    f"Preset {preset}: best configuration per dataset and model")]
+    return tables
+
+
+def q1b_blocks(records: list[dict]) -> list:
+    blocks: list = ["## Q1(b): SVMs"]
+    rows = summaries(ok(records, "svm"))
+    if not rows:
+        return blocks + ["No SVM runs in the inputs."]
+    for preset in sorted({r.get("preset") for r in rows}, key=str):
+        mine = [r for r in rows if r.get("preset") == preset]
+        blocks += [svm_table(mine, f"svm-{preset}", f"Preset {preset}: SVC per dataset, kernel and "
+                             "hyperparameters (fit = training time)"),
+                   best_svm_table(mine, f"svm-{preset}-best",
+                                  f"Preset {preset}: best per dataset and kernel")]
+    pairs, _ = backend_pairs(records)
+    twin = TWIN["backend"]
+    if pairs:
+        blocks.append(backend_table(pairs))
+    elif varying(rows, [twin.field]):
+        blocks.append(f"No SVM configuration ran with both {twin.base} and {twin.other}, so there is no "
+                      "backend comparison to show.")
+    return blocks + [svm_plot(rows)]
+
+
+def q2_blocks(records: list[dict]) -> list:
+    blocks: list = ["## Q2: CPU vs GPU"]
+    records = not_throughput(records)
+    rows = summaries(ok(records, "train"))
+    for preset in sorted({r.get("preset") for r in rows}, key=str):
+        mine = [r for r in rows if r.get("preset") == preset]
+        if preset == "q2" or len({r["device"] for r in mine}) > 1:
+            title = f"Preset {preset}: per device, test accuracy and training time"
+            lead = ["device", "batch_size", "optimizer", "lr"]
+            blocks.append(model_table(mine, f"devices-{preset}", title, lead, ["preset"],
+                                      time_factor=1000, time_unit="ms"))
+    pairs, alone = speedup_pairs(records)
+    blocks.append(speedup_table(pairs) if pairs else
+                  "No configuration ran on both CPU and GPU, so there is no speedup to show.")
+    if alone and pairs:
+        names = sorted(f"{label(r, JOINS['devices'])} ({device_name(r['device'])})" for r in alone)
+        blocks.append(f"{len(alone)} configuration(s) ran on one device only: {', '.join(names)}.")
+    return blocks + [speedup_plot(pairs)]
+
+
+def path_blocks(records: list[dict]) -> list:
+    """Throughput per path (the throughput preset) and test accuracy per path (every other preset)."""
+    pairs = throughput_pairs(records)
+    accuracy, _ = path_pairs(records)
+    blocks: list = ["## Fast path and classic path"]
+    blocks += [throughput_table(pairs), _throughput_note()] if pairs else [
+        "No throughput runs in the inputs (`pytest benchmarks -m throughput`)."]
+    blocks += [path_accuracy_table(accuracy), SPREAD_NOTE] if accuracy else [
+        "No configuration outside the throughput preset ran on both paths, so there is no accuracy "
+        "comparison to show."]
+    return blocks
+
+
+def _throughput_note() -> str:
+    twin = TWIN["path"]
+    left_out = ", ".join(twin.leave_out)
+    return ("Images/s is the median round's, averaged over seeds. The speedup is the ratio of the mean "
+            "seconds per epoch (training images over median-round images/s: the basis of the recorded "
+            f"ratio), joined by configuration with {left_out} and seed left out, on the same "
+            f"hardware; recorded speedup is the mean of the per-seed `{twin.ratio}` written during the run, "
+            "as a check: with one seed per path the two are equal. "
+            "MFU is 6 × fvcore MACs × images/s over the GPU's bf16 dense peak.")
+
+
+def flops_blocks(records: list[dict]) -> list:
+    table = flops_table(not_throughput(records))
+    return ["## FLOPs and parameters", table if table.rows else "No FLOP counts in the inputs."]

@@ -1,0 +1,129 @@
+"""Training tables: Q1(a) per model, the best configurations, Q2's CPU/GPU speedup, FLOPs per model.
+
+Explicit lead columns, then whatever other case field varies among the rows; columns every
+row shares are said once above the table (Table.liftable), not repeated in each row.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from mnistbench.record import JOINS
+from mnistbench.report.group import (
+    Table,
+    best,
+    column_label,
+    display,
+    extras,
+    hashable,
+    is_number,
+    model_title,
+    ok,
+    on_hardware,
+    present,
+    ratio,
+    row_order,
+    scaled,
+    sort_rows,
+    sort_value,
+    value_of,
+    varying,
+)
+
+BEST_TRAIN = ["preset", "dataset", "model", "stem", "image_size", "batch_size", "optimizer", "lr", "epochs",
+              "pin_memory", "amp", "path", "loader", "device", "hardware", "split", "train_limit"]
+TARGET_METRICS = {"epochs_to_target": "epochs to target", "time_to_target_s": "time to target (s)"}
+SPEEDUP_LEAD = ["dataset", "model", "batch_size", "optimizer", "lr"]
+
+
+def model_table(rows: list[dict], name: str, title: str, lead: list[str], fixed: Iterable[str],
+                time_factor: float = 1.0, time_unit: str = "s") -> Table:
+    """One row per configuration, one accuracy and one time column per model (the write-ups' shape)."""
+    columns = lead + varying(rows, extras("train", lead, ["model", "seed", *fixed]))
+    models = present(rows, "model")
+    fmt = ",.0f" if time_unit == "ms" else ",.2f"
+    body = []
+    for key, by_model in _by_configuration(rows, columns).items():
+        accs = [value_of(by_model.get(m), "test_acc_pct") for m in models]
+        times = [scaled(value_of(by_model.get(m), "train_time_s"), time_factor, fmt) for m in models]
+        body.append([display(c, v) for c, v in zip(columns, key, strict=True)] + accs + times)
+    headers = ([column_label(c) for c in columns] + [f"{model_title(m)} acc (%)" for m in models]
+               + [f"{model_title(m)} time ({time_unit})" for m in models])
+    return Table(name, title + on_hardware(rows, columns), headers, body, _labels(columns))
+
+
+def _by_configuration(rows: list[dict], columns: list[str]) -> dict[tuple, dict[str, dict]]:
+    """Rows keyed by their values of `columns`, then by model: one table row per key."""
+    cells: dict[tuple, dict[str, dict]] = {}
+    for row in sort_rows(rows, columns):
+        cells.setdefault(tuple(hashable(row.get(c)) for c in columns), {})[row["model"]] = row
+    return cells
+
+
+def best_train_table(rows: list[dict], by: list[str], name: str, title: str) -> Table:
+    """The winners per value of `by`; time-to-target columns (and the target) when any run reached one."""
+    targets = [m for m in TARGET_METRICS if any(r.get(m) for r in rows)]
+    columns = BEST_TRAIN + (["target_val_acc_pct"] if targets else [])
+    headers = ([column_label(c) for c in columns] + ["test acc (%)", "train time (s)", "val acc (%)"]
+               + [TARGET_METRICS[m] for m in targets])
+    body = [[display(c, r.get(c)) for c in columns] + [r["test_acc_pct"], r["train_time_s"], r["val_acc_pct"]]
+            + [r.get(m) for m in targets] for r in best(rows, by)]
+    return Table(name, title, headers, body, _labels([c for c in columns if c not in by]))
+
+
+def speedup_columns(pairs: list[tuple[dict, dict]]) -> list[str]:
+    """The lead columns and whatever else varies among the joined configurations."""
+    candidates = [c for c in extras("train", SPEEDUP_LEAD, [*JOINS["devices"], "model"]) if c != "hardware"]
+    return SPEEDUP_LEAD + varying([c for c, _ in pairs], candidates)
+
+
+def hardware_varies(pairs: list[tuple[dict, dict]]) -> bool:
+    return len({(c["hardware"], g["hardware"]) for c, g in pairs}) > 1
+
+
+def speedup_table(pairs: list[tuple[dict, dict]]) -> Table:
+    """CPU and GPU time per configuration and their ratio (ratio of mean training times)."""
+    columns = speedup_columns(pairs)
+    show_hw = hardware_varies(pairs)
+    headers = ([column_label(c) for c in columns] + (["CPU", "GPU"] if show_hw else [])
+               + ["CPU time (s)", "GPU time (s)", "speedup (CPU/GPU)", "CPU acc (%)", "GPU acc (%)"])
+    body = []
+    for cpu, gpu in sorted(pairs, key=row_order(columns, lambda pair: pair[0])):
+        times = [cpu["train_time_s"], gpu["train_time_s"]]
+        body.append([display(c, cpu.get(c)) for c in columns]
+                    + ([cpu["hardware"], gpu["hardware"]] if show_hw else [])
+                    + [*times, ratio(*times), cpu["test_acc_pct"], gpu["test_acc_pct"]])
+    return Table("q2-speedup", "GPU speedup over CPU, same configuration (ratio of mean training times)",
+                 headers, body, _labels(columns[2:]))
+
+
+def flops_table(records: Iterable[dict]) -> Table:
+    """fvcore's count per model, stem and input size, from FLOP cases and from training runs alike."""
+    found: dict[tuple, dict] = {}
+    for rec in ok(records):
+        if rec["kind"] == "svm" or not is_number(rec.get("gmacs_fvcore")):
+            continue
+        key = (rec["model"], rec.get("stem") or "imagenet", rec.get("image_size"), rec.get("channels", 1))
+        entry = found.setdefault(key, {"gmacs": set(), "params": set(), "from": Counter()})
+        entry["gmacs"].add(round(rec["gmacs_fvcore"], 6))
+        entry["params"].add(round(rec.get("params_m") or 0, 4))
+        entry["from"][rec["kind"]] += 1
+    body = []
+    for key in sorted(found, key=lambda k: (sort_value("model", k[0]), *k[1:])):
+        entry = found[key]
+        sources = ", ".join(f"{n} {kind}" for kind, n in sorted(entry["from"].items()))
+        body.append([model_title(key[0]), *key[1:], _one_or_all(entry["gmacs"]), _one_or_all(entry["params"]),
+                     _one_or_all({round(3 * g, 6) for g in entry["gmacs"]}), sources])
+    headers = ["model", "stem", "image size (px)", "channels", "GMACs/image (fvcore, forward)", "params (M)",
+               "training GMACs/image (~3x forward)", "records"]
+    return Table("flops", "FLOPs and parameters per model and input size", headers, body, tuple(headers[1:4]))
+
+
+def _one_or_all(values: set):
+    """One value as itself; disagreeing values side by side, so the disagreement shows."""
+    return next(iter(values)) if len(values) == 1 else " / ".join(f"{v:g}" for v in sorted(values))
+
+
+def _labels(columns: Iterable[str]) -> tuple[str, ...]:
+    return tuple(column_label(c) for c in columns)

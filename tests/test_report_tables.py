@@ -1,0 +1,188 @@
+"""Cells, the Q1(a) and Q2 tables, FLOPs and failed runs; columns every row shares said once above a table."""
+
+import csv
+import random
+import statistics
+
+import pytest
+from fixtures.records import (
+    CPU,
+    CPU_NAME,
+    FASHION_SGD,
+    GPU,
+    GPU_NAME,
+    R18_SGD,
+    derived,
+    every,
+    one,
+    raw_benchmarks,
+)
+
+from mnistbench.record import JOINS, label
+from mnistbench.report.group import Stat, device_name, ok, speedup_pairs, stat, summaries
+from mnistbench.report.load import load
+from mnistbench.report.markdown import format_cell, lift_constants, render_markdown, write_csv
+from mnistbench.report.provenance import failed_table
+from mnistbench.report.sections import q2_blocks, report_blocks
+from mnistbench.report.tables_train import best_train_table, flops_table, model_table, speedup_table
+
+
+@pytest.fixture
+def cpu():
+    return load([CPU])
+
+
+@pytest.fixture
+def gpu():
+    return load([GPU])
+
+
+def mnist_model_table(records: list[dict]):
+    rows = every(summaries(ok(records, "train")), dataset="MNIST")
+    return model_table(rows, "t", "MNIST", ["batch_size", "optimizer", "lr"], ["preset", "dataset"])
+
+
+# ---------------------------------------------------------------- cells
+
+
+def test_seeds_make_one_cell_with_mean_std_and_n(cpu):
+    infos = [b["extra_info"] for b in raw_benchmarks(CPU)]
+    accs = [info["test_acc_pct"] for info in every(infos, **R18_SGD)]
+    assert len(accs) == 3
+    row = one(summaries(ok(cpu, "train")), **R18_SGD)
+    assert row["n"] == 3
+    assert row["test_acc_pct"] == Stat(statistics.fmean(accs), statistics.stdev(accs), 3, ".2f")
+    assert format_cell(row["test_acc_pct"]) == "92.23 ± 0.46 (n=3)"
+
+
+def test_a_single_run_shows_n1_and_no_spread(cpu):
+    row = one(summaries(ok(cpu, "train")), **FASHION_SGD)
+    assert format_cell(row["test_acc_pct"]) == "68.90 (n=1)"
+    assert stat([3.0]).std is None and "±" not in format_cell(stat([3.0]))
+    assert stat([None, float("nan")]) is None and format_cell(None) == "—"
+
+
+def test_failed_runs_are_listed_and_left_out_of_means(cpu):
+    bad = one(cpu, **R18_SGD, seed=2)
+    bad.update(status="diverged", message="loss became nan in epoch 1", test_acc_pct=float("nan"))
+    row = one(summaries(ok(cpu, "train")), **R18_SGD)
+    assert row["n"] == 2 and format_cell(row["test_acc_pct"]) == "92.10 ± 0.57 (n=2)"
+    table = failed_table(cpu)
+    assert table.as_dicts() == [{"case_id": bad["case_id"], "device": "cpu", "status": "diverged",
+                                 "message": "loss became nan in epoch 1", "file": CPU.name}]
+    assert table in report_blocks(cpu)
+
+
+# ---------------------------------------------------------------- Q1(a) and the rule for shared columns
+
+
+def test_q1a_table_is_one_row_per_config_and_a_column_per_model(cpu):
+    table = mnist_model_table(cpu)
+    # train_limit varies (resnet50 ran on 1000 images), epochs and pin_memory do not
+    assert table.headers == ["batch", "optimizer", "lr", "train limit", "ResNet-18 acc (%)",
+                             "ResNet-50 acc (%)", "ResNet-18 time (s)", "ResNet-50 time (s)"]
+    rows = {(r["optimizer"], r["train limit"]): r for r in table.as_dicts()}
+    assert list(rows) == [("sgd", 1000), ("sgd", 2000), ("adam", 2000)]
+    assert format_cell(rows["sgd", 2000]["ResNet-18 acc (%)"]) == "92.23 ± 0.46 (n=3)"
+    assert rows["sgd", 2000]["ResNet-50 acc (%)"] is None
+    assert format_cell(rows["sgd", 1000]["ResNet-50 acc (%)"]) == "39.60 (n=1)"
+    assert table.title.endswith(f"on CPU ({CPU_NAME})")
+
+
+def test_columns_every_row_shares_are_said_once_above_the_table(cpu):
+    shared, shown = lift_constants(mnist_model_table(cpu))
+    assert shared == [("batch", 16), ("lr", 0.001)]
+    assert shown.headers[:2] == ["optimizer", "train limit"]
+    text = render_markdown([mnist_model_table(cpu)])
+    assert "All rows: batch 16, lr 0.001" in text.splitlines()
+
+
+def test_best_table_keeps_what_identifies_a_row_and_what_varies(cpu, gpu):
+    rows = summaries(ok(cpu + gpu, "train"))
+    shared, shown = lift_constants(best_train_table(rows, ["dataset", "model"], "b", "b"))
+    assert shown.headers == ["dataset", "model", "optimizer", "train limit", "test acc (%)", "train time (s)",
+                             "val acc (%)"]
+    assert dict(shared) == {"preset": "smoke", "stem": "imagenet", "image size (px)": 28, "batch": 16,
+                            "lr": 0.001, "epochs": 1, "pin_memory": True, "amp": "auto", "path": "classic",
+                            "loader": "dataloader", "device": "cuda", "hardware": GPU_NAME, "split": "pooled"}
+    # one dataset: the column that identifies the row stays, though every row shares it
+    _, one_dataset = lift_constants(best_train_table(every(rows, dataset="MNIST"), ["dataset"], "b", "b"))
+    assert one_dataset.as_dicts()[0]["dataset"] == "MNIST"
+
+
+def test_the_csv_keeps_every_column(cpu, tmp_path):
+    table = mnist_model_table(cpu)
+    write_csv(table, tmp_path / "t.csv")
+    with open(tmp_path / "t.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {row["batch"] for row in rows} == {"16"} and {row["lr"] for row in rows} == {"0.001"}
+    assert {"ResNet-18 acc (%) mean", "ResNet-18 acc (%) std", "ResNet-18 acc (%) n"} <= set(rows[0])
+
+
+def test_best_table_shows_time_to_target_only_when_recorded(cpu):
+    untimed = best_train_table(summaries(ok(cpu, "train")), ["dataset"], "b", "b")
+    assert "epochs to target" not in untimed.headers
+    for rec in every(cpu, **R18_SGD):
+        rec.update(target_val_acc_pct=90.0, epochs_to_target=1, time_to_target_s=rec["train_time_s"])
+    table = best_train_table(summaries(ok(cpu, "train")), ["dataset"], "b", "b")
+    assert table.headers[-3:] == ["val acc (%)", "epochs to target", "time to target (s)"]
+    mnist = one(table.as_dicts(), dataset="MNIST")
+    assert mnist["val target (%)"] == 90.0 and mnist["epochs to target"] == Stat(1.0, 0.0, 3, ".1f")
+
+
+def test_a_model_this_install_does_not_register_still_renders(cpu):
+    """A record from a newer or extended suite keeps its own name, sorted after the registered models."""
+    alien = derived(one(cpu, **R18_SGD, seed=0), model="vit_tiny", case_id="smoke-mnist-vit_tiny-seed0-cpu")
+    records = [*cpu, alien]
+    table = mnist_model_table(records)
+    assert table.headers[4:7] == ["ResNet-18 acc (%)", "ResNet-50 acc (%)", "vit_tiny acc (%)"]
+    assert one(flops_table(records).as_dicts(), model="vit_tiny")["records"] == "1 train"
+    assert "vit_tiny" in render_markdown(report_blocks(records))
+    assert label(alien, JOINS["compare"]) == alien["case_id"]  # no case to rebuild: the recorded id, as is
+
+
+# ---------------------------------------------------------------- Q2: CPU against GPU
+
+
+def test_speedup_joins_cpu_and_gpu_by_config_not_order(cpu, gpu):
+    for rec in gpu:  # names and order must not matter, nor pin_memory
+        rec.update(bench_name=f"renamed-{random.random()}", pin_memory=False)
+    random.Random(0).shuffle(gpu)
+    pairs, alone = speedup_pairs(gpu + cpu)
+    assert len(pairs) == 3
+    cpu_row, gpu_row = next((c, g) for c, g in pairs if every([c], **R18_SGD))
+    assert gpu_row["device"] == "cuda" and gpu_row["n"] == cpu_row["n"] == 3
+    assert cpu_row["train_time_s"].mean / gpu_row["train_time_s"].mean == pytest.approx(12.0)
+    assert sorted((r["dataset"], r["optimizer"], r["device"]) for r in alone) == [
+        ("FashionMNIST", "adam", "cuda"), ("FashionMNIST", "sgd", "cpu")]
+
+
+def test_speedup_table_is_the_ratio_of_mean_training_times(cpu, gpu):
+    pairs, _ = speedup_pairs(cpu + gpu)
+    rows = {(r["model"], r["optimizer"]): r for r in speedup_table(pairs).as_dicts()}
+    assert list(rows) == [("resnet18", "sgd"), ("resnet18", "adam"), ("resnet50", "sgd")]
+    assert format_cell(rows["resnet50", "sgd"]["speedup (CPU/GPU)"]) == "20.00× (n=1/1)"
+    assert format_cell(rows["resnet18", "sgd"]["speedup (CPU/GPU)"]) == "12.00× ± 1.47 (n=3/3)"
+
+
+def test_configurations_on_one_device_are_named_by_their_fields(cpu, gpu):
+    (note,) = [b for b in q2_blocks(cpu + gpu) if isinstance(b, str) and "on one device only" in b]
+    _, alone = speedup_pairs(cpu + gpu)
+    names = sorted(f"{label(r, JOINS['devices'])} ({device_name(r['device'])})" for r in alone)
+    assert note == f"2 configuration(s) ran on one device only: {', '.join(names)}."
+    assert "smoke-fashion-r18-bs16-sgd-lr1e-3-ep1-classic-dataloader-n2000 (CPU)" in names
+
+
+def test_flops_table_from_flop_cases_and_training_runs(cpu):
+    rows = {r["model"]: r for r in flops_table(cpu).as_dicts()}
+    assert list(rows) == ["ResNet-18", "ResNet-50"]
+    r18 = rows["ResNet-18"]
+    assert (r18["stem"], r18["image size (px)"], r18["channels"]) == ("imagenet", 28, 1)
+    assert r18["GMACs/image (fvcore, forward)"] == pytest.approx(0.033097, abs=1e-6)
+    assert r18["params (M)"] == pytest.approx(11.1754, abs=1e-4)
+    assert r18["records"] == "1 flops, 5 train"
+
+    def gmacs(records):
+        return [r["GMACs/image (fvcore, forward)"] for r in flops_table(records).as_dicts()]
+
+    assert gmacs(every(cpu, kind="flops")) == gmacs(every(cpu, kind="train")) == gmacs(cpu)
