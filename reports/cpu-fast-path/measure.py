@@ -2,7 +2,7 @@
 
 Each variant trains resnet18 on MNIST (lr 1e-3) for WARM rounds untimed, then
 ROUNDS timed rounds of STEPS optimizer steps; the median round is reported. Only what wins
-here goes into train.CPU_FAST. Run: python reports/cpu-fast-path/measure.py [VARIANT ...] > out.md
+here goes into plan.CPU_FAST. Run: python reports/cpu-fast-path/measure.py [VARIANT ...] > out.md
 """
 
 import statistics
@@ -11,6 +11,7 @@ import time
 
 import torch
 
+from mnistbench import plan as P
 from mnistbench import train as T
 from mnistbench.config import TrainCase
 from mnistbench.data import load_raw, make_split
@@ -19,8 +20,8 @@ STEPS, ROUNDS, WARM = 20, 3, 1
 
 
 def rate(case, split, *, channels_last=False, amp="off", fused=False, compile_=False, threads=None):
-    old = dict(T.CPU_FAST)
-    T.CPU_FAST.update(channels_last=channels_last, amp=amp, fused_optimizer=fused)
+    old = dict(P.CPU_FAST)
+    P.CPU_FAST.update(channels_last=channels_last, amp=amp, fused_optimizer=fused)
     if threads:
         torch.set_num_threads(threads)
     try:
@@ -38,8 +39,8 @@ def rate(case, split, *, channels_last=False, amp="off", fused=False, compile_=F
             times.append(time.perf_counter() - t)
         return len(trainer.split.y_train) / statistics.median(times), warm_s
     finally:
-        T.CPU_FAST.clear()
-        T.CPU_FAST.update(old)
+        P.CPU_FAST.clear()
+        P.CPU_FAST.update(old)
         torch.set_num_threads(2)
 
 
