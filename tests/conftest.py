@@ -1,8 +1,10 @@
 """Fixtures for the unit tests: small slices of the real datasets, decoded once per session."""
 
 import pytest
+from fixtures.records import CPU, GPU
 
 from mnistbench.config import TrainCase
+from mnistbench.report.load import load
 
 
 def pytest_configure(config):
@@ -18,3 +20,15 @@ def mnist(splits):
 @pytest.fixture(scope="session")
 def fashion(splits):
     return splits.get(TrainCase(dataset="FashionMNIST"))
+
+
+@pytest.fixture
+def cpu():
+    """Records of the CPU smoke fixture, loaded fresh for each test (tests change them)."""
+    return load([CPU])
+
+
+@pytest.fixture
+def gpu():
+    """Records of the derived GPU fixture (see tests/fixtures/records.py)."""
+    return load([GPU])

@@ -23,16 +23,6 @@ from mnistbench.report.group import speedup_pairs
 from mnistbench.report.load import load
 
 
-@pytest.fixture
-def cpu():
-    return load([CPU])
-
-
-@pytest.fixture
-def gpu():
-    return load([GPU])
-
-
 def test_compare_joins_by_config_and_lists_one_sided_cases(cpu, gpu):
     rows = compare_rows(cpu, gpu)
     present = {r["case"]: r["present"] for r in rows}

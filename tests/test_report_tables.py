@@ -9,7 +9,6 @@ from fixtures.records import (
     CPU,
     CPU_NAME,
     FASHION_SGD,
-    GPU,
     GPU_NAME,
     R18_SGD,
     derived,
@@ -20,21 +19,10 @@ from fixtures.records import (
 
 from mnistbench.record import JOINS, label
 from mnistbench.report.group import Stat, device_name, ok, speedup_pairs, stat, summaries
-from mnistbench.report.load import load
 from mnistbench.report.markdown import format_cell, lift_constants, render_markdown, write_csv
 from mnistbench.report.provenance import failed_table
 from mnistbench.report.sections import q2_blocks, report_blocks
 from mnistbench.report.tables_train import best_train_table, flops_table, model_table, speedup_table
-
-
-@pytest.fixture
-def cpu():
-    return load([CPU])
-
-
-@pytest.fixture
-def gpu():
-    return load([GPU])
 
 
 def mnist_model_table(records: list[dict]):

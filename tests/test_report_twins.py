@@ -8,7 +8,6 @@ import statistics
 
 import pytest
 from fixtures.records import (
-    CPU,
     CPU_NAME,
     GPU_NAME,
     MNIST_POLY,
@@ -23,7 +22,6 @@ from fixtures.records import (
 
 from mnistbench.record import TWINS, cost_s, twin_fields
 from mnistbench.report.group import TWIN, Signed, Stat, Table, ok, ratio, stat, summaries
-from mnistbench.report.load import load
 from mnistbench.report.markdown import format_cell, lift_constants
 from mnistbench.report.sections import path_blocks, report_blocks
 from mnistbench.report.tables_svm import svm_table
@@ -37,11 +35,6 @@ from mnistbench.report.tables_twins import (
     throughput_pairs,
     throughput_table,
 )
-
-
-@pytest.fixture
-def cpu():
-    return load([CPU])
 
 
 def tables(blocks: list) -> dict[str, Table]:

@@ -27,6 +27,7 @@ import torch
 
 from mnistbench import flops
 from mnistbench.floors import floor_for
+from mnistbench.grids import about
 from mnistbench.record import make_record, twin_fields, twin_key, twin_of
 from mnistbench.results import ResultsLog
 from mnistbench.svm import BackendMissing, SVMRun
@@ -97,21 +98,14 @@ def _oom_message(case, what: str) -> str:
     )
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def progress_line(case, result, elapsed_s: float) -> str:
     """One line after an epoch's validation: where the case is and how long it has left."""
     done, total = result.epochs_done, case.epochs
     left = elapsed_s / done * (total - done)
     rate = result.n_train / result.epoch_time_s[-1] if result.epoch_time_s[-1] > 0 else 0.0
+    ending = f"{about(left)} left" if left else "done"
     return (f"{case.id}: epoch {done}/{total}, train loss {result.epoch_train_loss[-1]:.4f}, "
-            f"val {result.epoch_val_acc_pct[-1]:.2f}%, {rate:,.0f} images/s, about {_duration(left)} left")
+            f"val {result.epoch_val_acc_pct[-1]:.2f}%, {rate:,.0f} images/s, {ending}")
 
 
 def _epoch_teardown(trainer: Trainer, case, progress):

@@ -179,6 +179,11 @@ class Case:
     def device_marker(self) -> str:
         return "gpu" if getattr(self, "device", "cpu") == "cuda" else "cpu"
 
+    @property
+    def n_train(self) -> int:
+        """Training images a case that learns from a split uses (its limit, else the whole split)."""
+        return self.train_limit or split_sizes(self.dataset, self.split)[0]
+
     def estimated_cpu_s(self) -> float:
         """Rough seconds on a 2-core CPU: what decides the slow marker and the session estimate."""
         raise NotImplementedError
@@ -279,10 +284,6 @@ class TrainCase(Case):
             return self.loader
         return "dataloader" if self.path == "classic" else "tensor"
 
-    @property
-    def n_train(self) -> int:
-        return self.train_limit or split_sizes(self.dataset, self.split)[0]
-
     def id_parts(self) -> list[tuple[str, str]]:
         optional = [
             ("stem", self.stem, self.stem != "imagenet"),
@@ -341,10 +342,6 @@ class SVMCase(Case):
             check_positive("gamma ('scale' or a number)", self.gamma)
         check_positive("train_limit", self.train_limit, integer=True, allow_none=True)
         check_positive("eval_limit", self.eval_limit, integer=True, allow_none=True)
-
-    @property
-    def n_train(self) -> int:
-        return self.train_limit or split_sizes(self.dataset, self.split)[0]
 
     def id_parts(self) -> list[tuple[str, str]]:
         optional = [

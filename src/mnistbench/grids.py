@@ -180,7 +180,7 @@ def estimate_lines(cases: list[Case], cuda: bool) -> list[str]:
     gpu = [c for c in cases if c.device_marker == "gpu"]
     if cpu:
         hours = sum(c.estimated_cpu_s() for c in cpu) / 3600
-        line = f"mnistbench: {len(cpu)} cpu case(s), {_duration(hours)} on a 2-core x86 CPU"
+        line = f"mnistbench: {len(cpu)} cpu case(s), {about(hours * 3600)} on a 2-core x86 CPU"
         if hours > 0.25:
             line += " (for minutes, not hours: -m smoke, or --mb-train-limit N)"
         lines.append(line)
@@ -191,12 +191,13 @@ def estimate_lines(cases: list[Case], cuda: bool) -> list[str]:
     return lines
 
 
-def _duration(hours: float) -> str:
-    if hours < 1 / 60:
+def about(seconds: float) -> str:
+    """A rough duration for people: the estimate before a run, the time left in a case."""
+    if seconds < 60:
         return "under a minute"
-    if hours < 1:
-        return f"about {hours * 60:.0f} min"
-    return f"about {hours:.1f} h"
+    if seconds < 5400:
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
 
 
 def assign_shards(costs: dict[str, float], shards: int) -> dict[str, int]:

@@ -51,12 +51,10 @@ def ints(name: str) -> Callable:
 
 def one_int(name: str) -> Callable:
     def parse(text: str) -> int:
-        (value,) = ints(name)(text) if "," not in text else (None,)
-        if value is None:
-            raise argparse.ArgumentTypeError(f"Invalid {name} {text!r}: expected one whole number.")
+        cfg.check_positive(name, value := _whole(name, text), integer=True)
         return value
 
-    return parse
+    return _checked(parse)
 
 
 def choices(name: str, valid) -> Callable:
