@@ -1,10 +1,21 @@
 """Fixtures for the unit tests: small slices of the real datasets, decoded once per session."""
 
+import fvcore.nn  # noqa: F401
 import pytest
+import scipy.stats  # noqa: F401
+import sklearn.model_selection  # noqa: F401
+import sklearn.svm  # noqa: F401
+import torchvision.datasets  # noqa: F401
 from fixtures.records import CPU, GPU
 
+import mnistbench.bench  # noqa: F401
+import mnistbench.gate  # noqa: F401
 from mnistbench.config import TrainCase
 from mnistbench.report.load import load
+
+# The unused imports above are what a suite run imports on demand, imported here before any
+# pytester fixture exists: pytester drops the modules an in-process run (`runpytest_inprocess`)
+# imported, and numpy's and scipy's compiled modules cannot be loaded twice in one process.
 
 
 def pytest_configure(config):

@@ -6,7 +6,8 @@ FLOPS = ("-m", "smoke and flops", "-k", "flops-r18")
 
 
 def test_autosave_then_compare_then_compare_fail(pytester, data_dir):
-    first = run_suite(pytester, data_dir, *FLOPS, "--benchmark-compare", "--benchmark-autosave")
+    # fresh interpreters: pytest-benchmark's messages come from its own session, as a user sees them
+    first = run_suite(pytester, data_dir, *FLOPS, "--benchmark-compare", "--benchmark-autosave", fresh=True)
     first.assert_outcomes(passed=1)
     assert "Can't compare. No benchmark files" in first.stdout.str() + first.stderr.str()
     saved = list((pytester.path / ".benchmarks").rglob("0001_*.json"))
@@ -18,7 +19,7 @@ def test_autosave_then_compare_then_compare_fail(pytester, data_dir):
 
 
 def test_empty_selection_says_nothing_was_saved(pytester, data_dir):
-    run = run_suite(pytester, data_dir, *FLOPS, "-k", "no-such-case", "--benchmark-autosave")
+    run = run_suite(pytester, data_dir, *FLOPS, "-k", "no-such-case", "--benchmark-autosave", fresh=True)
     assert run.ret == 5  # pytest's "no tests ran", not an internal error
     assert "Not saving anything, no benchmarks have been run!" in run.stdout.str() + run.stderr.str()
 

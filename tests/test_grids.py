@@ -71,3 +71,12 @@ def test_time_to_accuracy_targets_come_from_the_dataset_registry():
 def test_deterministic_switch_reaches_every_training_case():
     cases = grids.build("q2", grids.GridOptions(deterministic=True))
     assert all(c.deterministic and "-det-" in c.id for c in cases)
+
+
+def test_stop_at_target_gives_every_training_case_but_throughputs_a_target_to_stop_at():
+    opts = grids.GridOptions(stop_at_target=True)
+    smoke = [c for c in grids.build("smoke", opts) if isinstance(c, TrainCase)]
+    assert all(c.stop_at_target and c.target_val_acc_pct and "-stop-" in c.id for c in smoke)
+    assert {c.target_val_acc_pct for c in smoke if c.dataset == "FashionMNIST"} == {90.0}
+    assert not any(c.stop_at_target or c.target_val_acc_pct for c in grids.build("throughput", opts))
+    assert not any(c.stop_at_target for c in grids.build("q2"))  # off unless asked

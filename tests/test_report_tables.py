@@ -22,7 +22,14 @@ from mnistbench.report.group import Stat, device_name, ok, speedup_pairs, stat, 
 from mnistbench.report.markdown import format_cell, lift_constants, render_markdown, write_csv
 from mnistbench.report.provenance import failed_table
 from mnistbench.report.sections import q2_blocks, report_blocks
-from mnistbench.report.tables_train import best_train_table, flops_table, model_table, speedup_table
+from mnistbench.report.tables_train import (
+    best_train_table,
+    flops_table,
+    model_table,
+    speedup_table,
+    target_score,
+    time_to_target_table,
+)
 
 
 def mnist_model_table(records: list[dict]):
@@ -116,6 +123,40 @@ def test_best_table_shows_time_to_target_only_when_recorded(cpu):
     assert table.headers[-3:] == ["val acc (%)", "epochs to target", "time to target (s)"]
     mnist = one(table.as_dicts(), dataset="MNIST")
     assert mnist["val target (%)"] == 90.0 and mnist["epochs to target"] == Stat(1.0, 0.0, 3, ".1f")
+
+
+def seeds_reaching_target(seconds: list[float | None]) -> list[dict]:
+    """One run per seed; None: a seed that never reached the target."""
+    return [{"kind": "train", "status": "ok", "seed": seed, "target_val_acc_pct": 99.0, "time_to_target_s": t,
+             "epochs_to_target": None if t is None else 2} for seed, t in enumerate(seconds)]
+
+
+@pytest.mark.parametrize("seconds, score, verdict", [
+    ([10, 11, 12, 13, 30], 12.0, "valid"),  # the fastest and the slowest dropped
+    ([10, 11, 12, 13, None], 12.0, "valid"),  # one seed short of the target counts as the slowest
+    ([10, 11, 12, None, None], None, "invalid: 2 seeds did not reach the target"),
+    ([10, 11, 12], None, "no score: 3 seed(s), MLPerf needs 5"),
+])
+def test_time_to_target_is_scored_as_mlperf_does(seconds, score, verdict):
+    result = target_score(seeds_reaching_target(seconds))
+    assert (result.seconds, result.verdict) == (score, verdict)
+    assert result.converged == sum(t is not None for t in seconds)
+
+
+def test_a_seed_that_failed_counts_as_one_that_never_reached_the_target():
+    runs = seeds_reaching_target([10, 11, 12, 13, 14])
+    runs[0]["status"] = "below_floor"
+    assert target_score(runs) == (13.0, 4, 5, "valid")  # 11 and the failed seed dropped
+
+
+def test_time_to_target_table_has_a_row_per_configuration_over_its_seeds(cpu):
+    for rec in every(cpu, **R18_SGD):
+        rec.update(target_val_acc_pct=90.0, epochs_to_target=1, time_to_target_s=rec["train_time_s"])
+    (row,) = time_to_target_table(cpu).as_dicts()
+    assert (row["val target (%)"], row["reached"]) == (90.0, "3/3")
+    assert row["verdict"] == "no score: 3 seed(s), MLPerf needs 5"
+    assert row["time to target (s)"].n == 3 and row["MLPerf score (s)"] is None
+    assert not time_to_target_table([r for r in cpu if "target_val_acc_pct" not in r]).rows
 
 
 def test_a_model_this_install_does_not_register_still_renders(cpu):

@@ -3,13 +3,19 @@
 import json
 from pathlib import Path
 
+import pytest
 import torch
+
+from mnistbench.config import DATASETS, MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_suite(pytester, data_dir, *args):
-    return pytester.runpytest_subprocess(
+def run_suite(pytester, data_dir, *args, fresh: bool = False):
+    """The suite in this process (torch is imported once; a fresh interpreter costs seconds),
+    or with fresh=True in a new one, for a run that changes what the process holds."""
+    run = pytester.runpytest_subprocess if fresh else pytester.runpytest_inprocess
+    return run(
         str(ROOT / "benchmarks"), f"--rootdir={ROOT}", "-p", "no:cacheprovider",
         f"--mb-data-dir={data_dir}", "--mb-offline", *args,
     )
@@ -19,6 +25,7 @@ def test_tiny_grid_lands_in_benchmark_json(pytester, data_dir, tmp_path):
     out, results = tmp_path / "run.json", tmp_path / "results.jsonl"
     picked = "(mnist-r18-bs16-sgd and seed0) or flops-r18 or smoke-mnist-rbf"
     run = run_suite(pytester, data_dir, "-m", "smoke and cpu", "-k", picked, "--mb-axis", "train_limit=400",
+                    "--mb-axis", "eval_limit=200",
                     f"--benchmark-json={out}", f"--mb-results={results}")
     run.assert_outcomes(passed=3)
 
@@ -93,9 +100,20 @@ register_dataset(DatasetSpec("TinyDigits", "tiny", DATASETS["MNIST"].files, 95.0
 """
 
 
-def test_a_model_and_a_dataset_registered_at_runtime_are_collected(pytester, data_dir):
+@pytest.fixture
+def registries():
+    """The model and dataset registries as they were before the test: an in-process run's plugin adds to them."""
+    saved = [(registry, dict(registry)) for registry in (MODELS, DATASETS)]
+    yield
+    for registry, before in saved:
+        registry.clear()
+        registry.update(before)
+
+
+def test_a_model_and_a_dataset_registered_at_runtime_are_collected(pytester, data_dir, registries):
     """One registry entry each, from a plugin the user writes: no file of the suite changes."""
     pytester.makepyfile(extension=EXTENSION)
+    pytester.syspathinsert()  # -p imports it from here
     run = run_suite(pytester, data_dir, "-p", "extension", "-m", "q1a and cpu", "--collect-only", "-q",
                     "--mb-axis", "model=resnet10,resnet18")
     run.stdout.fnmatch_lines(["*q1a-tiny-r10-bs16-sgd-lr1e-3-ep10-pin-seed0-cpu*", "*48/* tests collected*"])
@@ -108,7 +126,7 @@ def test_resume_matches_a_line_written_before_a_new_axis_existed(tmp_path):
 
     case = TrainCase(preset="smoke", train_limit=2000)
     old = make_record(case)
-    for field in ("deterministic", "expect", "split_seed"):  # fields later than the run
+    for field in ("deterministic", "expect", "split_seed", "stop_at_target"):  # fields later than the run
         del old[field]
     path = tmp_path / "old.jsonl"
     path.write_text(json.dumps(old) + "\n")
@@ -119,3 +137,17 @@ def config_key_of(case):
     from mnistbench.record import config_key, make_record
 
     return config_key(make_record(case))
+
+
+def test_stop_at_target_ends_the_timed_rounds_and_keeps_the_benchmark(pytester, data_dir, tmp_path):
+    """pytest-benchmark has no early exit from pedantic: the teardown raises, the rounds timed stay."""
+    out = tmp_path / "run.json"
+    run = run_suite(pytester, data_dir, "-m", "smoke and cpu", "-k", "mnist-r18-bs16-sgd and seed0",
+                    "--mb-stop-at-target", "--mb-axis", "epochs=3", "--mb-axis", "target_val_acc_pct=1",
+                    "--mb-axis", "train_limit=400", "--mb-axis", "eval_limit=200", f"--benchmark-json={out}")
+    run.assert_outcomes(passed=1)
+    (bench,) = json.loads(out.read_text())["benchmarks"]
+    info = bench["extra_info"]
+    assert info["case_id"].endswith("-stop-seed0-cpu") and info["stop_at_target"] is True
+    assert (bench["stats"]["rounds"], info["epochs_done"], info["epochs_to_target"]) == (1, 1, 1)
+    run.stdout.fnmatch_lines(["*: epoch 1/3, *, target 1.0% reached"])

@@ -1,7 +1,9 @@
+import importlib.util
+
 import pytest
 
 from mnistbench.config import SVMCase
-from mnistbench.svm import fit_svm
+from mnistbench.svm import SVMRun, fit_svm
 
 
 @pytest.mark.parametrize(("kernel", "floor"), [("rbf", 85), ("poly", 80)])
@@ -16,3 +18,22 @@ def test_svm_on_a_thousand_digits(mnist, kernel, floor):
 def test_standard_scaler_is_optional(mnist):
     r = fit_svm(SVMCase(kernel="rbf", scale=True, train_limit=500, eval_limit=500), mnist)
     assert r.test_acc_pct > 50
+
+
+def test_features_are_float64_for_every_backend_and_the_record_says_so(mnist):
+    run = SVMRun(SVMCase(kernel="rbf", train_limit=300, eval_limit=300), mnist)
+    assert run.x_train.dtype == run.x_test.dtype == "float64"  # oneDAL computes in what it is given
+    assert run.result.features_dtype == "float64"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sklearnex") is None,
+                    reason="scikit-learn-intelex is not installed: pip install -e '.[fast-svm]'")
+def test_sklearnex_predicts_what_scikit_learn_predicts(fashion):
+    """The same problem in the same precision: the same support vectors, the same answers."""
+    case = SVMCase(kernel="rbf", C=10, train_limit=3000, eval_limit=1000)
+    runs = [SVMRun(case, fashion), SVMRun(case.replace(backend="sklearnex"), fashion)]
+    for run in runs:
+        run.fit()
+    base, fast = runs
+    assert fast.model.n_support_.sum() == base.model.n_support_.sum()
+    assert (fast.model.predict(fast.x_test) == base.model.predict(base.x_test)).all()

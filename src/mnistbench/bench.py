@@ -28,6 +28,7 @@ import torch
 from mnistbench import flops
 from mnistbench.floors import floor_for
 from mnistbench.grids import about
+from mnistbench.machine import gpu_state
 from mnistbench.record import make_record, twin_fields, twin_key, twin_of
 from mnistbench.results import ResultsLog
 from mnistbench.svm import BackendMissing, SVMRun
@@ -42,15 +43,23 @@ def _no_profiling(benchmark) -> None:
         )
 
 
+class ReachedTarget(Exception):
+    """Raised by an epoch's teardown to end the timed rounds early (--mb-stop-at-target)."""
+
+
 def _time_rounds(benchmark, target, teardown, rounds: int) -> None:
     """pedantic with a teardown per round; with --benchmark-disable pytest-benchmark would run
-    the target only once, so the epochs are looped here instead."""
-    if benchmark.disabled:
-        for _ in range(rounds):
-            target()
-            teardown()
-        return
-    benchmark.pedantic(target, teardown=teardown, rounds=rounds, iterations=1)
+    the target only once, so the epochs are looped here instead. A teardown may end the rounds
+    with ReachedTarget: pedantic has no other way out, and the rounds already timed stay."""
+    try:
+        if benchmark.disabled:
+            for _ in range(rounds):
+                target()
+                teardown()
+        else:
+            benchmark.pedantic(target, teardown=teardown, rounds=rounds, iterations=1)
+    except ReachedTarget:
+        benchmark.has_error = False  # pytest-benchmark leaves out a benchmark whose pedantic raised
 
 
 @contextlib.contextmanager
@@ -98,12 +107,12 @@ def _oom_message(case, what: str) -> str:
     )
 
 
-def progress_line(case, result, elapsed_s: float) -> str:
+def progress_line(case, result, elapsed_s: float, stopped: bool = False) -> str:
     """One line after an epoch's validation: where the case is and how long it has left."""
     done, total = result.epochs_done, case.epochs
-    left = elapsed_s / done * (total - done)
+    left = 0 if stopped else elapsed_s / done * (total - done)
     rate = result.n_train / result.epoch_time_s[-1] if result.epoch_time_s[-1] > 0 else 0.0
-    ending = f"{about(left)} left" if left else "done"
+    ending = f"{about(left)} left" if left else f"target {case.target_val_acc_pct}% reached" if stopped else "done"
     return (f"{case.id}: epoch {done}/{total}, train loss {result.epoch_train_loss[-1]:.4f}, "
             f"val {result.epoch_val_acc_pct[-1]:.2f}%, {rate:,.0f} images/s, {ending}")
 
@@ -115,7 +124,9 @@ def _epoch_teardown(trainer: Trainer, case, progress):
     def teardown() -> None:
         trainer.after_epoch()
         if progress is not None:
-            progress(progress_line(case, trainer.result, time.perf_counter() - started))
+            progress(progress_line(case, trainer.result, time.perf_counter() - started, trainer.stopped))
+        if trainer.stopped:
+            raise ReachedTarget
 
     return teardown
 
@@ -145,16 +156,25 @@ def run_train(benchmark, case, split, log: ResultsLog | None = None, baselines: 
     """Train one case under pytest-benchmark and record it. `check_graph`: K steps with and
     without the CUDA graph first (0 = off); `progress(line)`: called after each epoch's validation."""
     _no_profiling(benchmark)
+    before = _gpu_state(case)
     with recorded_warnings() as caught:
         result, failure = _train(benchmark, case, split, check_graph, progress)
     free_memory()  # after the except clauses: only now is the failed step's memory unreferenced
+    gpu = {"gpu_before": before, "gpu_after": _gpu_state(case)} if before else {}
     if failure is not None:
         status, message, partial = failure
         if status == "oom":
             message = _oom_message(case, message)
-        _finish(benchmark, log, make_record(case, partial, status, message, warnings=caught))
+        _finish(benchmark, log, make_record(case, partial, status, message, warnings=caught, **gpu))
         pytest.fail(f"{case.id}: {message}", pytrace=False)
-    return _judge(benchmark, log, case, result, baselines, caught)
+    return _judge(benchmark, log, case, result, baselines, caught, gpu)
+
+
+def _gpu_state(case) -> dict:
+    """NVML's clocks, temperature, power and clock events for the case's GPU; {} on a CPU or without NVML."""
+    if case.device != "cuda" or not torch.cuda.is_available():
+        return {}
+    return gpu_state(torch.cuda.current_device())
 
 
 def run_svm(benchmark, case, split, log: ResultsLog | None = None, baselines: dict | None = None) -> dict:
@@ -211,11 +231,11 @@ def _verdict(case, result, floor) -> tuple[str, str]:
     return "ok", ""
 
 
-def _judge(benchmark, log, case, result, baselines: dict | None, caught: list[str]) -> dict:
+def _judge(benchmark, log, case, result, baselines: dict | None, caught: list[str], extra=None) -> dict:
     floor = floor_for(case, result.n_train)
     status, message = _verdict(case, result, floor)
     rec = make_record(case, result, status, message, floor_pct=floor.pct, floor_source=floor.source,
-                      warnings=caught)
+                      warnings=caught, **(extra or {}))
     if baselines is not None and status == "ok":
         compare_to_baseline(rec, baselines)
     _finish(benchmark, log, rec)

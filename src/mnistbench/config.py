@@ -258,6 +258,7 @@ class TrainCase(Case):
     train_limit: int | None = None  # use only this many training images (stratified), None = all
     eval_limit: int | None = None  # use only this many val and test images each, None = all
     target_val_acc_pct: float | None = None  # time-to-accuracy target on the validation split
+    stop_at_target: bool = False  # end the case at the first epoch whose validation meets the target
     deterministic: bool = False  # torch.use_deterministic_algorithms: bitwise repeatable on a GPU too, slower
     expect: str = "ok"  # ok | oom: a case built to run out of GPU memory passes only when it does
 
@@ -277,6 +278,9 @@ class TrainCase(Case):
             raise ConfigError("image_size below 28 leaves nothing for the imagenet stem to pool.")
         if self.num_workers < 0:
             raise ConfigError(f"Invalid num_workers {self.num_workers}: must be 0 or more.")
+        if self.stop_at_target and self.target_val_acc_pct is None:
+            raise ConfigError("stop_at_target needs a target: set target_val_acc_pct (the grids use the "
+                              "dataset's target).")
 
     @property
     def resolved_loader(self) -> str:
@@ -295,6 +299,7 @@ class TrainCase(Case):
             ("split", self.split, self.split != "pooled"),
             ("train_limit", f"n{self.train_limit}", bool(self.train_limit)),
             ("deterministic", "det", self.deterministic),
+            ("stop_at_target", "stop", self.stop_at_target),
         ]
         parts = [("preset", self.preset), ("dataset", DATASETS[self.dataset].short),
                  ("model", MODELS[self.model].short), ("batch_size", f"bs{self.batch_size}"),

@@ -94,11 +94,20 @@ def gpu_facts() -> list[dict]:
 
 
 def _nvml_facts(index: int) -> dict:
-    """Driver, MIG mode, clocks and power limit; empty when nvidia-ml-py is absent or NVML fails.
+    """Driver, MIG mode, clocks and power limit; empty when nvidia-ml-py is absent or NVML fails."""
+    return _nvml(index, _NVML_READS)
 
-    `index` is torch's (after CUDA_VISIBLE_DEVICES); NVML numbers all devices, so with a
-    restricted view the mapping goes through the PCI bus id.
-    """
+
+def gpu_state(index: int) -> dict:
+    """Clocks, temperature, power draw and the reasons clocks are held down, now: read before
+    and after each GPU case, so a slow case on a hot or power-capped GPU says why. Empty when
+    nvidia-ml-py is absent or NVML fails."""
+    return _nvml(index, _NVML_STATE)
+
+
+def _nvml(index: int, reads: dict) -> dict:
+    """`index` is torch's (after CUDA_VISIBLE_DEVICES); NVML numbers all devices, so with a
+    restricted view the mapping goes through the PCI bus id."""
     try:
         import pynvml
     except ImportError:
@@ -109,8 +118,9 @@ def _nvml_facts(index: int) -> dict:
         return {}
     try:
         handle = _nvml_handle(pynvml, index)
-        return {name: value for name, read in _NVML_READS.items()
-                if (value := _try(read, pynvml, handle)) is not None}
+        return {name: value for name, read in reads.items() if (value := _try(read, pynvml, handle)) is not None}
+    except Exception:  # noqa: BLE001 - NVML does not know the device: nothing claimed, the case runs on
+        return {}
     finally:
         pynvml.nvmlShutdown()
 
@@ -147,6 +157,36 @@ _NVML_READS = {
     "sm_clock_mhz": lambda n, h: n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_SM),
     "temperature_c": lambda n, h: n.nvmlDeviceGetTemperature(h, n.NVML_TEMPERATURE_GPU),
 }
+
+# NVML's clock event ("throttle") reason bits, as nvml.h numbers them
+CLOCK_EVENTS = {0x1: "idle", 0x2: "application clocks", 0x4: "software power cap", 0x8: "hardware slowdown",
+                0x10: "sync boost", 0x20: "software thermal", 0x40: "hardware thermal",
+                0x80: "hardware power brake", 0x100: "display clocks"}
+HARMLESS_EVENTS = {"idle", "application clocks", "sync boost", "display clocks"}  # not a slowdown under load
+
+
+def clock_events(mask: int) -> list[str]:
+    return [name for bit, name in CLOCK_EVENTS.items() if mask & bit] + (
+        [f"other (0x{mask & ~sum(CLOCK_EVENTS):x})"] if mask & ~sum(CLOCK_EVENTS) else [])
+
+
+def _clock_event_mask(n, h) -> int:
+    read = getattr(n, "nvmlDeviceGetCurrentClocksEventReasons", None) or n.nvmlDeviceGetCurrentClocksThrottleReasons
+    return read(h)
+
+
+_NVML_STATE = {
+    "sm_clock_mhz": lambda n, h: n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_SM),
+    "mem_clock_mhz": lambda n, h: n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_MEM),
+    "temperature_c": lambda n, h: n.nvmlDeviceGetTemperature(h, n.NVML_TEMPERATURE_GPU),
+    "power_w": lambda n, h: round(n.nvmlDeviceGetPowerUsage(h) / 1000, 1),
+    "clock_events": lambda n, h: clock_events(_clock_event_mask(n, h)),
+}
+
+
+def slowdowns(state: dict) -> list[str]:
+    """The clock events in a state that slow a loaded GPU (power or thermal caps, hardware slowdown)."""
+    return [e for e in state.get("clock_events", ()) if e not in HARMLESS_EVENTS]
 
 
 @functools.cache

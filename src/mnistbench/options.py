@@ -142,6 +142,10 @@ OPTIONS = (
                  help="autocast: auto (the path's choice), off, fp16 or bf16 (default: auto)")),
     ("deterministic", dict(action="store_true", help="torch.use_deterministic_algorithms for training cases: "
                                                       "bitwise repeatable on a GPU, slower (default: off)")),
+    ("stop-at-target", dict(action="store_true",
+                            help="end each training case at the first epoch whose validation accuracy meets its "
+                                 "dataset's target (MLPerf's time to train); the report scores 5+ seeds as MLPerf "
+                                 "does (default: run every epoch)")),
     ("repeat", dict(type=one_int("repeat"), default=1, metavar="K",
                     help="run every case K times (same seed): each record's `repeat` says which, and the report "
                          "and the compare gate read the spread as the measurement's noise (default: 1)")),
@@ -196,5 +200,6 @@ def grid_options(config) -> grids.GridOptions:
         amp=get(config, "amp"),
         svm_backends=get(config, "svm-backend"),
         deterministic=get(config, "deterministic"),
+        stop_at_target=get(config, "stop-at-target"),
         axes=tuple(get(config, "axis")),
     )

@@ -35,18 +35,20 @@ class ResultsLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, rec: dict) -> None:
+        lines = [rec]
         if not self._header_written:
-            self._write({"schema": SESSION_SCHEMA, "machine": self.machine})
-            self._header_written = True
-        self._write(rec)
+            # header and first record in one write: a kill never leaves a header alone
+            lines.insert(0, {"schema": SESSION_SCHEMA, "machine": self.machine})
+        self._write(lines)
+        self._header_written = True
         self.records.append(rec)
 
-    def _write(self, rec: dict) -> None:
-        line = json.dumps(rec, default=str, allow_nan=True)
+    def _write(self, recs: list[dict]) -> None:
+        text = "".join(json.dumps(r, default=str, allow_nan=True) + "\n" for r in recs)
         with open(self.path, "a", encoding="utf-8") as fh:
             if fh.tell() and not _ends_with_newline(self.path):
                 fh.write("\n")  # a torn line from a killed run stays alone on its line
-            fh.write(line + "\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
 

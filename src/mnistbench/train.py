@@ -379,6 +379,12 @@ class Trainer:
             r.epochs_to_target = r.epochs_done
             r.time_to_target_s = r.train_time_s
 
+    @property
+    def stopped(self) -> bool:
+        """Told to stop at its target and there before its last epoch: no more epochs to run."""
+        r = self.result
+        return self.case.stop_at_target and r.epochs_to_target is not None and r.epochs_done < self.case.epochs
+
     def _finish_record(self) -> None:
         r = self.result
         images = len(self.split.y_train) * r.epochs_done
@@ -435,4 +441,6 @@ def train(case: TrainCase, split: Split, check_graph: int = 0) -> TrainResult:
         for _ in range(case.epochs):
             trainer.train_epoch()
             trainer.after_epoch()
+            if trainer.stopped:
+                break
         return trainer.finish()

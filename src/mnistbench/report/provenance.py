@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from mnistbench.machine import slowdowns
 from mnistbench.record import BACKFILL
 from mnistbench.report.group import Table, hashable, not_ok, sort_rows
 from mnistbench.report.load import KINDS
@@ -86,6 +87,30 @@ def _backfill_notes(recs: list[dict], kind: str) -> list[str]:
             notes.append(f"{filled} of {len(recs)} {kind} record(s) predate the case field `{field}` and are "
                          f"read as {field} = {value!r}: when they ran, {why}.")
     return notes
+
+
+def gpu_state_notes(records: list[dict]) -> list[str]:
+    """GPU cases whose clocks were held down (power or thermal cap, hardware slowdown) when they ended:
+    their times measure the cooling or the power limit as much as the model."""
+    watched = [r for r in records if r.get("gpu_after")]
+    if not watched:
+        return []
+    slowed = [r for r in watched if slowdowns(r["gpu_after"]) or slowdowns(r.get("gpu_before") or {})]
+    if not slowed:
+        hottest = max(r["gpu_after"].get("temperature_c", float("-inf")) for r in watched)
+        hot = f" (hottest {hottest} °C at the end of a case)" if hottest > float("-inf") else ""
+        return [f"{len(watched)} GPU case(s) read NVML before and after: none had its clocks held down{hot}."]
+    return [f"{len(slowed)} of {len(watched)} GPU case(s) had clocks held down, so their times are low "
+            f"bounds of the GPU's speed: " + "; ".join(_slowed(r) for r in slowed[:10])
+            + ("; ..." if len(slowed) > 10 else "")]
+
+
+def _slowed(rec: dict) -> str:
+    before, after = rec.get("gpu_before") or {}, rec["gpu_after"]
+    events = dict.fromkeys(slowdowns(before) + slowdowns(after))
+    return (f"{rec['case_id']} ({', '.join(events)}; SM {before.get('sm_clock_mhz', '?')}→"
+            f"{after.get('sm_clock_mhz', '?')} MHz, {before.get('temperature_c', '?')}→"
+            f"{after.get('temperature_c', '?')} °C, {after.get('power_w', '?')} W)")
 
 
 def failed_table(records: Iterable[dict]) -> Table:

@@ -18,9 +18,22 @@ from mnistbench.report.group import (
 )
 from mnistbench.report.markdown import render_markdown
 from mnistbench.report.plots import acc_time_plot, speedup_plot, svm_plot, val_curve_plot
-from mnistbench.report.provenance import data_table, failed_table, inputs_table, machines_table, schema_notes
+from mnistbench.report.provenance import (
+    data_table,
+    failed_table,
+    gpu_state_notes,
+    inputs_table,
+    machines_table,
+    schema_notes,
+)
 from mnistbench.report.tables_svm import best_svm_table, svm_table
-from mnistbench.report.tables_train import best_train_table, flops_table, model_table, speedup_table
+from mnistbench.report.tables_train import (
+    best_train_table,
+    flops_table,
+    model_table,
+    speedup_table,
+    time_to_target_table,
+)
 from mnistbench.report.tables_twins import (
     backend_pairs,
     backend_table,
@@ -52,7 +65,7 @@ def report_blocks(records: list[dict]) -> list:
     blocks: list = ["# mnistbench report"]
     blocks += provenance_blocks(records) + failed_blocks(records)
     blocks += q1a_blocks(records) + q1b_blocks(records) + q2_blocks(records) + path_blocks(records)
-    blocks += flops_blocks(records)
+    blocks += target_blocks(records) + flops_blocks(records)
     untabulated = sorted({r.get("preset") for r in records if r["kind"] == "train"}
                          - {*Q1A_PRESETS, "q2", THROUGHPUT}, key=str)
     if untabulated:
@@ -62,7 +75,7 @@ def report_blocks(records: list[dict]) -> list:
 
 
 def provenance_blocks(records: list[dict]) -> list:
-    notes = [CELLS, *schema_notes(records)]
+    notes = [CELLS, *schema_notes(records), *gpu_state_notes(records)]
     return ["## Where these numbers come from", inputs_table(records), machines_table(records),
             data_table(records), "\n\n".join(f"- {n}" for n in notes)]
 
@@ -161,6 +174,14 @@ def _throughput_note() -> str:
             f"hardware; recorded speedup is the mean of the per-seed `{twin.ratio}` written during the run, "
             "as a check: with one seed per path the two are equal. "
             "MFU is 6 × fvcore MACs × images/s over the GPU's bf16 dense peak.")
+
+
+def target_blocks(records: list[dict]) -> list:
+    table = time_to_target_table(records)
+    if not table.rows:
+        return []
+    return ["## Time to target", "A run's time to target is its training time up to the first epoch whose "
+            "validation accuracy met the target (`--mb-stop-at-target` ends the run there).", table]
 
 
 def flops_blocks(records: list[dict]) -> list:

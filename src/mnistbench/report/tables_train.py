@@ -6,8 +6,11 @@ row shares are said once above the table (Table.liftable), not repeated in each 
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections import Counter
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from mnistbench.record import JOINS
 from mnistbench.report.group import (
@@ -16,6 +19,7 @@ from mnistbench.report.group import (
     column_label,
     display,
     extras,
+    group,
     hashable,
     is_number,
     model_title,
@@ -27,6 +31,7 @@ from mnistbench.report.group import (
     scaled,
     sort_rows,
     sort_value,
+    stat,
     value_of,
     varying,
 )
@@ -127,3 +132,51 @@ def _one_or_all(values: set):
 
 def _labels(columns: Iterable[str]) -> tuple[str, ...]:
     return tuple(column_label(c) for c in columns)
+
+
+# ---------------------------------------------------------------- time to target, as MLPerf scores it
+
+MLPERF_MIN_SEEDS = 5  # MLPerf Training scores a result from at least five runs
+
+
+class TargetScore(NamedTuple):
+    seconds: float | None  # the olympic mean of time to target; None when there is no score
+    converged: int
+    seeds: int
+    verdict: str
+
+
+def target_score(runs: list[dict]) -> TargetScore:
+    """MLPerf Training's score over one configuration's seeds: drop the fastest and the slowest
+    time to target and average the rest. One seed that never reached the target counts as the
+    slowest (and is dropped); more than one makes the result invalid. Fewer than five: no score."""
+    times = sorted(r["time_to_target_s"] for r in runs
+                   if r.get("status") == "ok" and is_number(r.get("time_to_target_s")))
+    seeds, failed = len(runs), len(runs) - len(times)
+    if seeds < MLPERF_MIN_SEEDS:
+        return TargetScore(None, len(times), seeds, f"no score: {seeds} seed(s), MLPerf needs {MLPERF_MIN_SEEDS}")
+    if failed > 1:
+        return TargetScore(None, len(times), seeds, f"invalid: {failed} seeds did not reach the target")
+    kept = (times + [math.inf] * failed)[1:-1]
+    return TargetScore(statistics.fmean(kept), len(times), seeds, "valid")
+
+
+def time_to_target_table(records: Iterable[dict]) -> Table:
+    """Every configuration with a target, over all its seeds (a run that failed counts as one that
+    never reached the target): how many converged, their time to target, and MLPerf's score."""
+    runs = [r for r in records if r["kind"] == "train" and r.get("target_val_acc_pct") is not None]
+    groups = group(sort_rows(runs, SPEEDUP_LEAD))
+    columns = SPEEDUP_LEAD + varying([g[0] for g in groups], extras("train", SPEEDUP_LEAD, ["seed"]))
+    body = []
+    for seeds in groups:
+        score = target_score(seeds)
+        reached = [r for r in seeds if r.get("status") == "ok" and is_number(r.get("time_to_target_s"))]
+        body.append([display(c, seeds[0].get(c)) for c in columns]
+                    + [seeds[0]["target_val_acc_pct"], f"{score.converged}/{score.seeds}",
+                       stat((r["epochs_to_target"] for r in reached), ".1f"),
+                       stat((r["time_to_target_s"] for r in reached), ",.2f"),
+                       None if score.seconds is None else round(score.seconds, 2), score.verdict])
+    headers = [column_label(c) for c in columns] + [
+        "val target (%)", "reached", "epochs to target", "time to target (s)", "MLPerf score (s)", "verdict"]
+    return Table("time-to-target", "Time to target: olympic mean over 5+ seeds (drop fastest and slowest), "
+                 "as MLPerf Training scores it", headers, body, _labels(columns))
