@@ -15,7 +15,7 @@ import pytest
 import torch
 from cuda_shim import Bench, CudaShim, ShapeLog
 
-from mnistbench import bench, train
+from mnistbench import bench, graph, train
 from mnistbench.config import TrainCase
 from mnistbench.floors import Floor
 from mnistbench.models import build_model
@@ -158,7 +158,7 @@ def test_capture_failure_falls_back_to_the_eager_fast_path(mnist, monkeypatch):
     eager = _run(case, mnist)
     shim = CudaShim(monkeypatch, fail_capture=True)
     shim.graph_plan(monkeypatch)
-    monkeypatch.setattr(train, "_FALLBACKS_WARNED", set())
+    monkeypatch.setattr(graph, "_FALLBACKS_WARNED", set())
     with pytest.warns(RuntimeWarning, match="CUDA graph capture failed .*operation not supported"):
         fallen = _run(case, mnist)
     assert not fallen.result.cuda_graph and "operation not supported" in fallen.result.cuda_graph_fallback
@@ -170,7 +170,7 @@ def test_capture_failure_falls_back_to_the_eager_fast_path(mnist, monkeypatch):
 def test_other_graph_failures_fall_back_too(mnist, monkeypatch, failure):
     shim = CudaShim(monkeypatch, fail_replay=failure == "first replay")
     shim.graph_plan(monkeypatch)
-    monkeypatch.setattr(train, "_FALLBACKS_WARNED", set())
+    monkeypatch.setattr(graph, "_FALLBACKS_WARNED", set())
     if failure.startswith("host read"):
         update = train.EpochStats.update
         monkeypatch.setattr(train.EpochStats, "update", lambda self, loss, *a: (loss.item(), update(self, loss, *a)))
@@ -186,7 +186,7 @@ def test_check_graph_agrees_on_a_cpu_and_leaves_the_timed_run_unchanged(mnist, s
     checked = Trainer(case, mnist, check_graph=5)
     r = checked.result
     assert (r.graph_check_steps, r.graph_check_max_abs, r.graph_check_max_rel, r.graph_check_pass) == (5, 0, 0, True)
-    assert r.graph_check_tol_rel == train.CHECK_GRAPH_RTOL
+    assert r.graph_check_tol_rel == graph.CHECK_GRAPH_RTOL
     plain = Trainer(case, mnist)
     for trainer in (checked, plain):
         trainer.train_epoch()
@@ -194,7 +194,7 @@ def test_check_graph_agrees_on_a_cpu_and_leaves_the_timed_run_unchanged(mnist, s
 
 
 def test_check_graph_catches_a_graph_that_reads_a_stale_batch(mnist, shim, monkeypatch, tmp_path):
-    monkeypatch.setattr(train.GraphStep, "__call__", lambda self, index: self.graph.replay())  # no index copy
+    monkeypatch.setattr(graph.GraphStep, "__call__", lambda self, index: self.graph.replay())  # no index copy
     log = ResultsLog(tmp_path / "r.jsonl")
     with pytest.raises(pytest.fail.Exception, match="CUDA graph and the eager step disagree after 5 steps"):
         bench.run_train(Bench(), TrainCase(**SMALL, optimizer="adam"), mnist, log, check_graph=5)

@@ -5,12 +5,11 @@ import importlib.util
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from mnistbench import launch
 from mnistbench.merge import RunFolder
@@ -117,7 +116,8 @@ def same_results(a: dict, b: dict) -> bool:
 
 @needs_submitit
 @pytest.mark.skipif(len(launch.physical_cores()) < 2, reason="two local shards need two physical cores")
-def test_two_local_shards_merged_equal_the_same_grid_in_one_process(tmp_path, data_dir, monkeypatch, capsys):
+def test_two_local_shards_merged_equal_the_same_grid_in_one_process(tmp_path, data_dir, monkeypatch, capsys,
+                                                                     pytester):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # CPU shards, even on a GPU machine
     run = RunFolder(tmp_path / "run")
     status = launch.main(["--shards", "2", "--cores-per-shard", "1", "--out", str(run.path), "--poll", "0.5",
@@ -128,12 +128,16 @@ def test_two_local_shards_merged_equal_the_same_grid_in_one_process(tmp_path, da
     for index in (0, 1):
         assert f"shard {index}/2 [cpus " in out and "cases, 0 failed, finished" in out
 
-    # the same grid in one pytest process, with the one thread each shard had: torch's CPU
-    # kernels split their sums by thread count, so only equal counts give equal bits
-    one = tmp_path / "one.json"
-    subprocess.run([sys.executable, "-m", "pytest", *grid(data_dir), f"--benchmark-json={one}",
-                    f"--mb-results={tmp_path / 'one.jsonl'}", "-q"], env={**os.environ, "OMP_NUM_THREADS": "1"},
-                   check=True, capture_output=True, timeout=600)
+    # the same grid in one pytest session (this process), with the one thread each shard had:
+    # torch's CPU kernels split their sums by thread count, so only equal counts give equal bits
+    one, threads = tmp_path / "one.json", torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        single_run = pytester.runpytest_inprocess(*grid(data_dir), f"--benchmark-json={one}",
+                                                  f"--mb-results={tmp_path / 'one.jsonl'}", "-q")
+    finally:
+        torch.set_num_threads(threads)
+    assert single_run.ret == 0, single_run.stdout.str()[-2000:]
 
     merged = [b["extra_info"] for b in json.loads(run.merged.read_text())["benchmarks"]]
     single = [b["extra_info"] for b in json.loads(one.read_text())["benchmarks"]]

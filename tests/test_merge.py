@@ -55,8 +55,9 @@ def test_the_report_reads_each_record_with_its_own_machine(shards, tmp_path):
 
 def test_pytest_benchmark_compare_reads_the_merged_file(shards, tmp_path):
     out = write_json(merge_files(shards), tmp_path / "merged.json")
+    # from a folder of the user's own: our pyproject's warning filters would import torch first
     run = subprocess.run([sys.executable, "-c", "from pytest_benchmark.cli import main; main()", "compare",
-                          str(out), "--columns=min,max"], capture_output=True, text=True, timeout=120)
+                          str(out), "--columns=min,max"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "test_svm[smoke-mnist-poly-d2-C10-n2000-seed0]" in run.stdout
 
