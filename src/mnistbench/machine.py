@@ -166,8 +166,8 @@ HARMLESS_EVENTS = {"idle", "application clocks", "sync boost", "display clocks"}
 
 
 def clock_events(mask: int) -> list[str]:
-    return [name for bit, name in CLOCK_EVENTS.items() if mask & bit] + (
-        [f"other (0x{mask & ~sum(CLOCK_EVENTS):x})"] if mask & ~sum(CLOCK_EVENTS) else [])
+    unknown = mask & ~sum(CLOCK_EVENTS)
+    return [name for bit, name in CLOCK_EVENTS.items() if mask & bit] + ([f"other (0x{unknown:x})"] if unknown else [])
 
 
 def _clock_event_mask(n, h) -> int:

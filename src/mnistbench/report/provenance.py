@@ -97,8 +97,8 @@ def gpu_state_notes(records: list[dict]) -> list[str]:
         return []
     slowed = [r for r in watched if slowdowns(r["gpu_after"]) or slowdowns(r.get("gpu_before") or {})]
     if not slowed:
-        hottest = max(r["gpu_after"].get("temperature_c", float("-inf")) for r in watched)
-        hot = f" (hottest {hottest} °C at the end of a case)" if hottest > float("-inf") else ""
+        temperatures = [r["gpu_after"]["temperature_c"] for r in watched if "temperature_c" in r["gpu_after"]]
+        hot = f" (hottest {max(temperatures)} °C at the end of a case)" if temperatures else ""
         return [f"{len(watched)} GPU case(s) read NVML before and after: none had its clocks held down{hot}."]
     return [f"{len(slowed)} of {len(watched)} GPU case(s) had clocks held down, so their times are low "
             f"bounds of the GPU's speed: " + "; ".join(_slowed(r) for r in slowed[:10])

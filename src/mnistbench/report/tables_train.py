@@ -146,12 +146,16 @@ class TargetScore(NamedTuple):
     verdict: str
 
 
+def reached(runs: list[dict]) -> list[dict]:
+    """The runs that finished ok and met their target; a failed run never reached it."""
+    return [r for r in runs if r.get("status") == "ok" and is_number(r.get("time_to_target_s"))]
+
+
 def target_score(runs: list[dict]) -> TargetScore:
     """MLPerf Training's score over one configuration's seeds: drop the fastest and the slowest
     time to target and average the rest. One seed that never reached the target counts as the
     slowest (and is dropped); more than one makes the result invalid. Fewer than five: no score."""
-    times = sorted(r["time_to_target_s"] for r in runs
-                   if r.get("status") == "ok" and is_number(r.get("time_to_target_s")))
+    times = sorted(r["time_to_target_s"] for r in reached(runs))
     seeds, failed = len(runs), len(runs) - len(times)
     if seeds < MLPERF_MIN_SEEDS:
         return TargetScore(None, len(times), seeds, f"no score: {seeds} seed(s), MLPerf needs {MLPERF_MIN_SEEDS}")
@@ -169,12 +173,11 @@ def time_to_target_table(records: Iterable[dict]) -> Table:
     columns = SPEEDUP_LEAD + varying([g[0] for g in groups], extras("train", SPEEDUP_LEAD, ["seed"]))
     body = []
     for seeds in groups:
-        score = target_score(seeds)
-        reached = [r for r in seeds if r.get("status") == "ok" and is_number(r.get("time_to_target_s"))]
+        score, met = target_score(seeds), reached(seeds)
         body.append([display(c, seeds[0].get(c)) for c in columns]
                     + [seeds[0]["target_val_acc_pct"], f"{score.converged}/{score.seeds}",
-                       stat((r["epochs_to_target"] for r in reached), ".1f"),
-                       stat((r["time_to_target_s"] for r in reached), ",.2f"),
+                       stat((r["epochs_to_target"] for r in met), ".1f"),
+                       stat((r["time_to_target_s"] for r in met), ",.2f"),
                        None if score.seconds is None else round(score.seconds, 2), score.verdict])
     headers = [column_label(c) for c in columns] + [
         "val target (%)", "reached", "epochs to target", "time to target (s)", "MLPerf score (s)", "verdict"]
