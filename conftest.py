@@ -1,1 +1,1 @@
-pytest_plugins = ["mnistbench.plugin"]  # also a pytest11 entry point; here for PYTHONPATH=src runs
+pytest_plugins = ["mnistbench.suite.plugin"]  # also a pytest11 entry point; here for PYTHONPATH=src runs

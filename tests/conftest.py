@@ -8,10 +8,10 @@ import sklearn.svm  # noqa: F401
 import torchvision.datasets  # noqa: F401
 from fixtures.records import CPU, GPU
 
-import mnistbench.bench  # noqa: F401
-import mnistbench.gate  # noqa: F401
-from mnistbench.config import TrainCase
-from mnistbench.report.load import load
+import mnistbench.results.gate  # noqa: F401
+import mnistbench.suite.bench  # noqa: F401
+from mnistbench.cases.case import TrainCase
+from mnistbench.results.load import load
 
 # The unused imports above are what a suite run imports on demand, imported here before any
 # pytester fixture exists: pytester drops the modules an in-process run (`runpytest_inprocess`)

@@ -27,7 +27,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from mnistbench import train
+from mnistbench.train import trainer as train
 
 aten = torch.ops.aten
 # Ops that need a value on the host: CUDA refuses them while a stream is capturing.

@@ -2,8 +2,9 @@ import dataclasses
 
 import pytest
 
-from mnistbench import grids
-from mnistbench.config import ConfigError, FlopsCase, SVMCase, TrainCase
+from mnistbench.cases import grids
+from mnistbench.cases.case import FlopsCase, SVMCase, TrainCase
+from mnistbench.cases.registry import ConfigError
 
 
 @pytest.mark.parametrize(

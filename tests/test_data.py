@@ -6,9 +6,10 @@ import shutil
 import pytest
 import torch
 
-from mnistbench import batches, data
-from mnistbench.config import TrainCase
+from mnistbench import data
+from mnistbench.cases.case import TrainCase
 from mnistbench.data import DataError, load_raw, make_split
+from mnistbench.train import batches
 
 
 def test_pooled_split_is_70_10_20_stratified_and_disjoint(mnist):

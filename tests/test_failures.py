@@ -1,5 +1,5 @@
 """Nothing lost, clear errors: diverged runs, out-of-memory and other failures, warnings,
-a killed grid and --resume, and the GPU acceptance command on a machine without a GPU."""
+a killed grid and --resume, and the GPU check on a machine without a GPU."""
 
 import json
 import os
@@ -15,11 +15,11 @@ import pytest
 import torch
 from cuda_shim import Bench
 
-from mnistbench import acceptance, bench
-from mnistbench.config import TrainCase
-from mnistbench.floors import Floor
-from mnistbench.results import ResultsLog, finished_keys, read_results
-from mnistbench.train import Trainer
+from mnistbench.cases.case import TrainCase
+from mnistbench.cases.floors import Floor
+from mnistbench.results.store import ResultsLog, finished_keys, read_results
+from mnistbench.suite import bench, gpu_cases, gpu_check
+from mnistbench.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(train_limit=320, eval_limit=200, batch_size=32)
@@ -165,24 +165,34 @@ def test_killed_grid_keeps_finished_cases_and_resume_runs_the_rest(data_dir, tmp
     json.dumps(final)  # every line is a complete record
 
 
-def test_acceptance_on_a_machine_without_cuda_says_so_and_runs_nothing(monkeypatch, capsys, tmp_path):
+def test_gpu_check_on_a_machine_without_cuda_says_so_and_runs_nothing(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("nothing may run"))
-    assert acceptance.main(["--out", str(tmp_path)]) == 2
+    assert gpu_check.main(["--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no CUDA device visible to torch") and "run this on a GPU machine" in err
     assert len(err.splitlines()) == 1 and not any(tmp_path.iterdir())
 
 
-def test_acceptance_runs_the_gpu_smoke_set_and_throughput_then_the_report(tmp_path):
-    folder = tmp_path / "gpu" / acceptance.slug("NVIDIA H100 80GB HBM3")
+def test_gpu_check_runs_the_packaged_gpu_smoke_set_and_throughput_then_the_report(tmp_path):
+    folder = tmp_path / "gpu" / gpu_check.slug("NVIDIA H100 80GB HBM3")
     assert folder.name == "nvidia-h100-80gb-hbm3"
-    options = acceptance.Options(tmp_path / "gpu", "/data", None, 20)
-    smoke, throughput, report = acceptance.commands(folder, options, python="py")
-    assert smoke == ["py", "-m", "pytest", "benchmarks", "-m", "smoke and gpu", "--mb-offline",
+    options = gpu_check.Options(tmp_path / "gpu", "/data", None, 20)
+    smoke, throughput, report = gpu_check.commands(folder, options, python="py")
+    assert smoke == ["py", "-m", "pytest", f"{gpu_cases.__file__}::TestGpuSmoke", "-m", "gpu",
+                     "-p", "mnistbench.suite.plugin", "-p", "no:cacheprovider", "--mb-offline",
                      "--mb-data-dir=/data", "--mb-check-graph=20", f"--benchmark-json={folder / 'smoke.json'}",
                      f"--mb-results={folder / 'smoke.jsonl'}"]
-    assert throughput[5] == "throughput and gpu" and not any("check-graph" in a for a in throughput)
+    assert throughput[3].endswith("::TestGpuThroughput") and not any("check-graph" in a for a in throughput)
     assert f"--mb-results={folder / 'throughput.jsonl'}" in throughput
-    assert report == ["py", "-m", "mnistbench.report", str(folder / "smoke.jsonl"),
+    assert report == ["py", "-m", "mnistbench", "report", str(folder / "smoke.jsonl"),
                       str(folder / "throughput.jsonl"), "--out", str(folder)]
+
+
+def test_the_gpu_check_selection_is_collected_from_the_installed_package_outside_a_checkout(pytester, data_dir):
+    """What `mnistbench gpu-check` runs needs no benchmarks/ folder: the selection ships in the package."""
+    result = pytester.runpytest_inprocess(f"{gpu_cases.__file__}::TestGpuSmoke", "-m", "gpu", "--collect-only",
+                                          "-q", f"--mb-data-dir={data_dir}", "-p", "no:cacheprovider")
+    ids = [line for line in result.stdout.lines if "::test_gpu_smoke[" in line]
+    assert result.ret == 0 and len(ids) == 10, result.stdout.str()[-2000:]  # every GPU case of the smoke preset
+    assert any("expect-oom" in line for line in ids)  # the case built to run out of memory among them

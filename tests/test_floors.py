@@ -1,6 +1,6 @@
-from mnistbench import grids
-from mnistbench.config import SVMCase, TrainCase
-from mnistbench.floors import TABLE, floor_for
+from mnistbench.cases import grids
+from mnistbench.cases.case import SVMCase, TrainCase
+from mnistbench.cases.floors import TABLE, floor_for
 
 
 def test_every_floor_fails_a_model_that_learned_nothing():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mnistbench import flops
+from mnistbench.train import flops
 
 
 @pytest.mark.parametrize(("model", "gmacs"), [("resnet18", 1.81), ("resnet50", 4.09)])

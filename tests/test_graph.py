@@ -15,12 +15,14 @@ import pytest
 import torch
 from cuda_shim import Bench, CudaShim, ShapeLog
 
-from mnistbench import bench, graph, train
-from mnistbench.config import TrainCase
-from mnistbench.floors import Floor
-from mnistbench.models import build_model
-from mnistbench.results import ResultsLog, read_results
-from mnistbench.train import Diverged, Trainer
+from mnistbench.cases.case import TrainCase
+from mnistbench.cases.floors import Floor
+from mnistbench.results.store import ResultsLog, read_results
+from mnistbench.suite import bench
+from mnistbench.train import graph
+from mnistbench.train import trainer as train
+from mnistbench.train.models import build_model
+from mnistbench.train.trainer import Diverged, Trainer
 
 # 40 images in batches of 16: two full batches through the graph and a partial one of 8
 SMALL = dict(train_limit=40, eval_limit=100, batch_size=16)

@@ -1,5 +1,5 @@
-from mnistbench import grids
-from mnistbench.config import SVMCase, TrainCase
+from mnistbench.cases import grids
+from mnistbench.cases.case import SVMCase, TrainCase
 
 
 def on(device, cases):

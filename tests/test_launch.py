@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnistbench import launch
-from mnistbench.merge import RunFolder
-from mnistbench.record import config_key
+from mnistbench.results.record import config_key
+from mnistbench.results.runfolder import RunFolder
+from mnistbench.scale import launch
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_submitit = pytest.mark.skipif(importlib.util.find_spec("submitit") is None,
@@ -45,7 +45,7 @@ def test_arguments_launch_cannot_honour_are_usage_errors(argv, expected, capsys)
 
 
 def test_arguments_before_and_after_the_separator():
-    args = launch.parse_args(["launch", "--shards", "3", "--slurm-arg=--qos=high", "--", "benchmarks", "-m", "cpu"])
+    args = launch.parse_args(["--shards", "3", "--slurm-arg=--qos=high", "--", "benchmarks", "-m", "cpu"])
     assert (args.shards, args.slurm_arg, args.pytest_args) == (3, [("qos", "high")], ["benchmarks", "-m", "cpu"])
 
 
@@ -57,18 +57,18 @@ def test_cpu_sets_are_disjoint_whole_physical_cores():
         first, second = launch.cpu_sets(2, cores_per_shard=1)
         assert set(first).isdisjoint(second)
         assert first in cores and second in cores  # a whole core each, hyperthread siblings included
-    with pytest.raises(launch.LaunchError, match=r"need \d+ cores; this process may use \d+: ask for fewer"):
+    with pytest.raises(launch.PlacementError, match=r"need \d+ cores; this process may use \d+: ask for fewer"):
         launch.cpu_sets(len(cores) + 1)
 
 
 def test_local_shards_get_a_gpu_each_and_never_more_shards_than_gpus(tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-aaaa,GPU-bbbb")
     run = RunFolder(tmp_path)
-    shards = launch.plan_shards(launch.parse_args(["--", "benchmarks"]), run, tmp_path)
+    shards = launch.place_shards(launch.parse_args(["--", "benchmarks"]), run, tmp_path)
     assert [s.gpu for s in shards] == ["GPU-aaaa", "GPU-bbbb"]
     assert set(shards[0].cpus).isdisjoint(shards[1].cpus or ()) or len(launch.physical_cores()) < 2
     with pytest.raises(launch.LaunchError, match="--shards 3 with 2 GPU"):
-        launch.plan_shards(launch.parse_args(["--shards", "3", "--", "benchmarks"]), run, tmp_path)
+        launch.place_shards(launch.parse_args(["--shards", "3", "--", "benchmarks"]), run, tmp_path)
 
 
 def test_a_shard_resumes_from_its_results_file_and_keeps_its_earlier_json(tmp_path):
@@ -104,7 +104,7 @@ def test_the_slurm_submission_carries_every_option(tmp_path, monkeypatch):
     for line in ("--array=0-1%1", "--partition=gpu", "--gpus-per-task=1", "--cpus-per-task=8", "--time=90",
                  "--qos=high", "--signal=USR2@90", "--job-name=mnistbench"):
         assert f"#SBATCH {line}\n" in script, line
-    shards = launch.plan_shards(args, run, tmp_path)
+    shards = launch.place_shards(args, run, tmp_path)
     assert [(s.index, s.count, s.cpus, s.gpu) for s in shards] == [(0, 2, None, None), (1, 2, None, None)]
 
 
@@ -161,7 +161,7 @@ def test_a_preempted_shard_resumes_and_runs_no_case_twice(tmp_path, data_dir, mo
     two_trainings = "(mnist-r18 and sgd) or (fashion-r18 and sgd)"  # a few seconds each
     args = launch.parse_args(["--shards", "1", "--", *grid(data_dir, two_trainings)])
     run = RunFolder(tmp_path / "run")
-    shards = launch.plan_shards(args, run, tmp_path)
+    shards = launch.place_shards(args, run, tmp_path)
     executor = launch.make_executor(args, run)
     launch._check_manifest(run, shards, args)
     (job,) = launch.submit(executor, shards)

@@ -11,10 +11,10 @@ import torch
 from cuda_shim import Bench
 from test_suite import run_suite
 
-from mnistbench import bench, machine
-from mnistbench.config import TrainCase
+from mnistbench.cases.case import TrainCase
 from mnistbench.report.provenance import gpu_state_notes
-from mnistbench.results import ResultsLog, read_results
+from mnistbench.results.store import ResultsLog, read_results
+from mnistbench.suite import bench, machine
 
 
 def test_a_busy_process_on_our_cores_is_found_and_warned_about():

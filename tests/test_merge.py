@@ -12,9 +12,10 @@ import sys
 import pytest
 from fixtures.records import CPU, JSONL
 
-from mnistbench.merge import MergeError, RunFolder, merge, merge_files, merge_run, write_json
-from mnistbench.report.cli import main
-from mnistbench.report.load import load
+from mnistbench.cli import main
+from mnistbench.results.load import load
+from mnistbench.results.runfolder import RunFolder
+from mnistbench.scale.merge import MergeError, merge, merge_files, merge_run, write_json
 
 
 def shard_doc(node: str, keep) -> dict:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mnistbench.models import build_model
+from mnistbench.train.models import build_model
 
 
 @pytest.mark.parametrize("model", ["resnet18", "resnet34", "resnet50"])

@@ -16,11 +16,11 @@ from fixtures.records import (
     one,
 )
 
-from mnistbench.record import JOINS, label
-from mnistbench.report.cli import main
+from mnistbench.cli import main
 from mnistbench.report.compare import compare_rows
 from mnistbench.report.group import speedup_pairs
-from mnistbench.report.load import load
+from mnistbench.results.load import load
+from mnistbench.results.record import JOINS, label
 
 
 def test_compare_joins_by_config_and_lists_one_sided_cases(cpu, gpu):

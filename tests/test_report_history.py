@@ -11,11 +11,11 @@ import json
 import pytest
 from fixtures.records import CPU, CPU_NAME, R18_SGD, every
 
-from mnistbench.record import JOINS, label
-from mnistbench.report.cli import main
+from mnistbench.cli import main
 from mnistbench.report.group import Table
 from mnistbench.report.history import history_blocks, trend_table
-from mnistbench.report.load import load
+from mnistbench.results.load import load
+from mnistbench.results.record import JOINS, label
 
 # (file, session date, the suite's commit or None, pytest-benchmark's commit id, time factor, accuracy shift)
 SESSIONS = [

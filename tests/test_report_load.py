@@ -6,11 +6,11 @@ import json
 import pytest
 from fixtures.records import CPU, CPU_NAME, JSONL, R18_SGD, one, raw_benchmarks
 
-from mnistbench.record import BACKFILL
-from mnistbench.report.cli import main
-from mnistbench.report.load import ReportInputError, load
+from mnistbench.cli import main
 from mnistbench.report.provenance import inputs_table, schema_notes
-from mnistbench.results import SESSION_SCHEMA
+from mnistbench.results.load import ReportInputError, load
+from mnistbench.results.record import BACKFILL
+from mnistbench.results.store import SESSION_SCHEMA
 
 
 def test_load_attaches_machine_run_date_and_source():
@@ -112,7 +112,7 @@ def test_malformed_input_is_one_error_naming_the_file(name, tmp_path, capsys):
         load([path])
     assert name in str(caught.value)
 
-    assert main([str(path), "--out", str(tmp_path / "out")]) == 2
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {path}") and "Traceback" not in err
 

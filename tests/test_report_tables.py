@@ -17,8 +17,7 @@ from fixtures.records import (
     raw_benchmarks,
 )
 
-from mnistbench.record import JOINS, label
-from mnistbench.report.group import Stat, device_name, ok, speedup_pairs, stat, summaries
+from mnistbench.report.group import device_name, speedup_pairs, summaries
 from mnistbench.report.markdown import format_cell, lift_constants, render_markdown, write_csv
 from mnistbench.report.provenance import failed_table
 from mnistbench.report.sections import q2_blocks, report_blocks
@@ -30,6 +29,8 @@ from mnistbench.report.tables_train import (
     target_score,
     time_to_target_table,
 )
+from mnistbench.results.record import JOINS, label, ok
+from mnistbench.results.stats import Stat, stat
 
 
 def mnist_model_table(records: list[dict]):

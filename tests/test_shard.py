@@ -5,8 +5,9 @@ import random
 import pytest
 from test_suite import run_suite
 
-from mnistbench import grids, options
-from mnistbench.config import ConfigError
+from mnistbench.cases import grids
+from mnistbench.cases.registry import ConfigError
+from mnistbench.suite import options
 
 
 def grid_costs() -> dict[str, float]:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mnistbench import launch
-from mnistbench.merge import RunFolder
+from mnistbench.results.runfolder import RunFolder
+from mnistbench.scale import launch
 
 ROOT = Path(__file__).resolve().parents[1]
 PICK = "flops-r18 or flops-r34 or mnist-poly"  # three cases of a few seconds each

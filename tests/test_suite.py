@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnistbench.config import DATASETS, MODELS
+from mnistbench.cases.registry import DATASETS, MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,7 +92,7 @@ EXTENSION = """
 import torchvision
 from torchvision.models.resnet import BasicBlock, ResNet
 
-from mnistbench.config import DATASETS, ModelSpec, DatasetSpec, register_dataset, register_model
+from mnistbench.cases.registry import DATASETS, ModelSpec, DatasetSpec, register_dataset, register_model
 
 register_model(ModelSpec("resnet10", "r10", "ResNet-10", 300.0,
                          build=lambda num_classes: ResNet(BasicBlock, [1, 1, 1, 1], num_classes=num_classes)))
@@ -120,9 +120,9 @@ def test_a_model_and_a_dataset_registered_at_runtime_are_collected(pytester, dat
 
 
 def test_resume_matches_a_line_written_before_a_new_axis_existed(tmp_path):
-    from mnistbench.config import TrainCase
-    from mnistbench.record import make_record
-    from mnistbench.results import finished_keys
+    from mnistbench.cases.case import TrainCase
+    from mnistbench.results.record import make_record
+    from mnistbench.results.store import finished_keys
 
     case = TrainCase(preset="smoke", train_limit=2000)
     old = make_record(case)
@@ -134,7 +134,7 @@ def test_resume_matches_a_line_written_before_a_new_axis_existed(tmp_path):
 
 
 def config_key_of(case):
-    from mnistbench.record import config_key, make_record
+    from mnistbench.results.record import config_key, make_record
 
     return config_key(make_record(case))
 

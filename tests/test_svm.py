@@ -2,8 +2,8 @@ import importlib.util
 
 import pytest
 
-from mnistbench.config import SVMCase
-from mnistbench.svm import SVMRun, fit_svm
+from mnistbench.cases.case import SVMCase
+from mnistbench.train.svm import SVMRun, fit_svm
 
 
 @pytest.mark.parametrize(("kernel", "floor"), [("rbf", 85), ("poly", 80)])

@@ -7,12 +7,13 @@ import weakref
 import pytest
 import torch
 
-from mnistbench import train as train_module
-from mnistbench.config import ConfigError, TrainCase
-from mnistbench.models import build_model
-from mnistbench.plan import make_optimizer, plan_for, set_deterministic, set_math_modes
-from mnistbench.step import PeakMemory
-from mnistbench.train import Diverged, Trainer, train
+from mnistbench.cases.case import TrainCase
+from mnistbench.cases.registry import ConfigError
+from mnistbench.train import trainer as train_module
+from mnistbench.train.models import build_model
+from mnistbench.train.plan import make_optimizer, plan_for, set_deterministic, set_math_modes
+from mnistbench.train.step import PeakMemory
+from mnistbench.train.trainer import Diverged, Trainer, train
 
 TINY = dict(train_limit=400, eval_limit=200, batch_size=32)
 
@@ -67,7 +68,7 @@ def test_warm_up_leaves_the_run_exactly_as_a_cold_one(mnist, optimizer):
     cold_opt = make_optimizer(case, cold.parameters(), trainer.plan.fused_optimizer)
     xb, yb = trainer.batches.gather(torch.arange(32))
     for _ in range(2):
-        trainer.step_on(xb, yb)
+        trainer.train_step(xb, yb)
         cold_opt.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(cold(xb), yb).backward()
         cold_opt.step()

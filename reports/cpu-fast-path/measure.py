@@ -11,10 +11,10 @@ import time
 
 import torch
 
-from mnistbench import plan as P
-from mnistbench import train as T
-from mnistbench.config import TrainCase
+from mnistbench.cases.case import TrainCase
 from mnistbench.data import load_raw, make_split
+from mnistbench.train import plan as P
+from mnistbench.train import trainer as T
 
 STEPS, ROUNDS, WARM = 20, 3, 1
 

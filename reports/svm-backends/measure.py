@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistbench.config import SVMCase
+from mnistbench.cases.case import SVMCase
 from mnistbench.data import load_raw, make_split
-from mnistbench.svm import SVMRun
+from mnistbench.train.svm import SVMRun
 
 OUT = Path(__file__).with_name("predictions")
 VARIANTS = {  # name: (backend, SVC parameters set over the suite's own, float32 features?)

@@ -7,7 +7,7 @@ against the canonical MD5s once; the decoded uint8 tensors then go to a cache wh
 key is the source files' size and mtime, so later sessions skip both the gunzip and
 the hash. Nothing is ever written into the data directory except by a download.
 
-Usage: python -m mnistbench.data --data-dir DIR [--download]
+Usage: mnistbench data --data-dir DIR [--download]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mnistbench.config import DATASETS, SPLITS, check_choice, split_sizes
+from mnistbench.cases.registry import DATASETS, SPLITS, check_choice, split_sizes
 
 DATA_DIR_ENV = "MNISTBENCH_DATA_DIR"
 CACHE_DIR_ENV = "MNISTBENCH_CACHE_DIR"
@@ -42,7 +42,7 @@ class DataError(RuntimeError):
 
 def _fix_hint(root: Path) -> str:
     return (
-        f"To fix: run `python -m mnistbench.data --data-dir {root} --download` on a machine "
+        f"To fix: run `mnistbench data --data-dir {root} --download` on a machine "
         "with internet (or delete the bad file so it is fetched again), or point the data dir "
         f"(pytest --mb-data-dir, or ${DATA_DIR_ENV}) at a folder holding <Name>/raw/*-ubyte[.gz] files."
     )
@@ -336,13 +336,15 @@ def describe(name: str, data_dir=None, cache_dir=None, download=None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mnistbench.data",
+        prog="mnistbench data",
         description="Verify (and, with --download, fetch) the datasets so later runs work offline.",
     )
     parser.add_argument("--data-dir", help=f"root holding <Name>/raw (default: ${DATA_DIR_ENV} or ./data)")
     parser.add_argument("--cache-dir", help=f"decoded-tensor cache (default: ${CACHE_DIR_ENV} or ~/.cache/mnistbench)")
-    parser.add_argument("--download", action="store_true", help="fetch missing files (needs internet)")
-    parser.add_argument("--dataset", action="append", choices=list(DATASETS), help="default: all registered")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch missing files (needs internet) (default: verify only)")
+    parser.add_argument("--dataset", action="append", choices=list(DATASETS),
+                        help="a dataset to check; repeatable (default: every registered one)")
     args = parser.parse_args(argv)
     status = 0
     for name in args.dataset or DATASETS:
@@ -352,7 +354,3 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             status = 1
     return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from mnistbench import gate
-from mnistbench.record import JOINS, config_key, label
-from mnistbench.report.group import Table, difference, ok, ratio, summaries
+from mnistbench.report.group import Table, summaries
 from mnistbench.report.markdown import render_markdown, write_csv
 from mnistbench.report.provenance import machines_table
+from mnistbench.results import gate
+from mnistbench.results.record import JOINS, config_key, label, ok
+from mnistbench.results.stats import difference, ratio
 
 HEADERS = ["case", "kind", "present", "time A (s)", "time B (s)", "time A/B", "acc A (%)", "acc B (%)",
            "Δ acc (B−A, pts)"]

@@ -1,20 +1,23 @@
-"""group: records into summarised rows, and the values the tables are made of.
+"""group: records into summarised rows, pairs of rows, and the order and names of columns.
 
 A row is the runs of one configuration on one kind of hardware (record.JOINS["seeds"]):
 a Stat per metric (mean ± std, n), the first run's fields, the runs themselves. Pairs of
 rows (CPU and GPU, fast and classic, sklearn and sklearnex) are joined by the rules in
-record.py; nothing here defines a join of its own.
+record.py, and every time and mean comes from results.measures and results.stats; nothing
+here defines a join or a measure of its own.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from mnistbench.config import DATASETS, DEVICES, KERNELS, MODELS, OPTIMIZERS, PATHS, SVM_BACKENDS
-from mnistbench.record import JOINS, TWINS, Twin, case_fields, config_key, cost_s, twin_key
+from mnistbench.cases.case import DEVICES, KERNELS, OPTIMIZERS, PATHS, SVM_BACKENDS
+from mnistbench.cases.registry import DATASETS, MODELS
+from mnistbench.results.measures import run_time_s, unit_time_s
+from mnistbench.results.record import JOINS, TWINS, Twin, case_fields, config_key, hardware, ok, twin_key
+from mnistbench.results.stats import Ratio, Stat, hashable, ratio, stat
 
 THROUGHPUT = "throughput"  # its own table only: a few timed steps, not a training run to read accuracy from
 TWIN = {twin.field: twin for twin in TWINS}  # "path", "backend"
@@ -36,30 +39,6 @@ METRICS = {
 }
 
 
-class Stat(NamedTuple):
-    """Mean over runs; std is None for a single run, which has no spread to show."""
-
-    mean: float
-    std: float | None
-    n: int
-    fmt: str = ".2f"
-
-
-class Ratio(NamedTuple):
-    """A ratio of two means, with the first-order propagated spread when both sides have one."""
-
-    value: float
-    std: float | None
-    n_a: int
-    n_b: int
-
-
-class Signed(NamedTuple):
-    """A difference, shown with its sign so a gain and a loss read apart."""
-
-    value: float
-
-
 class Table(NamedTuple):
     name: str  # its CSV's file stem
     title: str
@@ -72,60 +51,12 @@ class Table(NamedTuple):
         return [dict(zip(self.headers, row, strict=True)) for row in self.rows]
 
 
-# ---------------------------------------------------------------- statistics
-
-
-def stat(values: Iterable, fmt: str = ".2f") -> Stat | None:
-    xs = [float(v) for v in values if is_number(v)]
-    if not xs:
-        return None
-    return Stat(statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else None, len(xs), fmt)
-
-
-def scaled(s: Stat | None, factor: float, fmt: str) -> Stat | None:
-    if s is None:
-        return None
-    return Stat(s.mean * factor, None if s.std is None else s.std * factor, s.n, fmt)
-
-
-def ratio(a: Stat | None, b: Stat | None) -> Ratio | None:
-    if a is None or b is None or not b.mean:
-        return None
-    value = a.mean / b.mean
-    std = None
-    if a.std is not None and b.std is not None and a.mean:
-        std = value * math.hypot(a.std / a.mean, b.std / b.mean)
-    return Ratio(value, std, a.n, b.n)
-
-
-def difference(a: Stat | None, b: Stat | None) -> Signed | None:
-    """b's mean minus a's."""
-    return Signed(b.mean - a.mean) if a and b else None
-
-
 # ---------------------------------------------------------------- rows
-
-
-def ok(records: Iterable[dict], kind: str | None = None) -> list[dict]:
-    """Runs that finished with status ok: the only ones any mean is taken over."""
-    return [r for r in records if r.get("status") == "ok" and (kind is None or r["kind"] == kind)]
-
-
-def not_ok(records: Iterable[dict]) -> list[dict]:
-    return [r for r in records if r.get("status") != "ok"]
 
 
 def not_throughput(records: Iterable[dict]) -> list[dict]:
     """Every record but the throughput preset's, which only the throughput table reads."""
     return [r for r in records if r.get("preset") != THROUGHPUT]
-
-
-def hardware(rec: dict) -> str:
-    """What the run ran on, in words: runs on different hardware are never averaged together."""
-    machine = rec.get("machine") or {}
-    if rec.get("device") == "cuda":
-        return rec.get("device_name") or ", ".join(machine.get("gpus") or []) or "GPU (unnamed)"
-    return machine.get("cpu_model") or rec.get("device_name") or "CPU (unnamed)"
 
 
 def seed_key(rec: dict) -> tuple:
@@ -145,7 +76,7 @@ def summarize(runs: list[dict]) -> dict:
     row = {**runs[0], "hardware": hardware(runs[0]), "runs": runs, "n": len(runs)}
     for metric, fmt in METRICS.items():
         row[metric] = stat((r.get(metric) for r in runs), fmt)
-    row["time_s"] = stat((_seconds(r) for r in runs), ",.2f")
+    row["time_s"] = stat((run_time_s(r) for r in runs), ",.2f")
     return row
 
 
@@ -153,24 +84,9 @@ def summaries(records: Iterable[dict], key: Callable[[dict], tuple] = seed_key) 
     return [summarize(runs) for runs in group(records, key)]
 
 
-def _seconds(rec: dict):
-    """Training time in seconds: train_time_s for ResNets, the SVC fit for SVMs."""
-    if rec["kind"] == "svm":
-        ms = rec.get("fit_time_ms")
-        return ms / 1000 if is_number(ms) else None
-    return rec.get("train_time_s")
-
-
-def cost_stat(row: dict) -> Stat | None:
-    """record.cost_s over the row's runs: the seconds every twin speedup is a ratio of."""
-    return stat(_cost(r) for r in row["runs"])
-
-
-def _cost(rec: dict) -> float | None:
-    try:
-        return cost_s(rec)
-    except (KeyError, TypeError, ZeroDivisionError):
-        return None  # the run lacks the timing its cost is made of (records older than the field)
+def unit_time_stat(row: dict) -> Stat | None:
+    """measures.unit_time_s over the row's runs: the seconds every twin speedup is a ratio of."""
+    return stat(unit_time_s(r) for r in row["runs"])
 
 
 # ---------------------------------------------------------------- pairs
@@ -208,8 +124,8 @@ def _pairs(by_config: dict, base, other) -> tuple[list[tuple[dict, dict]], list[
 
 
 def twin_speedup(base: dict, other: dict) -> Ratio | None:
-    """Base cost over the other's (record.cost_s, mean over runs): the recorded speedup's own basis."""
-    return ratio(cost_stat(base), cost_stat(other))
+    """Base cost over the other's (measures.unit_time_s, mean over runs): the recorded speedup's own basis."""
+    return ratio(unit_time_stat(base), unit_time_stat(other))
 
 
 # ---------------------------------------------------------------- columns and order
@@ -305,11 +221,3 @@ def on_hardware(rows: list[dict], columns: list[str]) -> str:
 
 def value_of(row: dict | None, metric: str):
     return None if row is None else row.get(metric)
-
-
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def hashable(value):
-    return tuple(value) if isinstance(value, list) else value

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mnistbench.record import JOINS, label
-from mnistbench.report.group import Table, difference, group, ok, ratio, seed_key, summarize
+from mnistbench.report.group import Table, group, seed_key, summarize
 from mnistbench.report.markdown import render_markdown
 from mnistbench.report.provenance import inputs_table
+from mnistbench.results.record import JOINS, label, ok
+from mnistbench.results.stats import difference, ratio
 
 HEADERS = ["run date (UTC)", "commit", "node", "file", "time (s)", "time / first run", "acc (%)",
            "Δ acc vs first run (pts)"]

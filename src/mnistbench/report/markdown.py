@@ -12,8 +12,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from mnistbench.report.group import Ratio, Signed, Stat, Table
+from mnistbench.report.group import Table
 from mnistbench.report.plots import Plot
+from mnistbench.results.stats import Ratio, Signed, Stat
 
 
 def render_markdown(blocks: list, out: Path | None = None) -> str:

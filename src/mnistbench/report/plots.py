@@ -8,19 +8,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from mnistbench.config import MODELS
-from mnistbench.report.group import (
-    best,
-    column_label,
-    device_name,
-    model_title,
-    present,
-    row_order,
-    sort_rows,
-    stat,
-    varying,
-)
+from mnistbench.cases.registry import MODELS
+from mnistbench.report.group import best, column_label, device_name, model_title, present, row_order, sort_rows, varying
 from mnistbench.report.tables_train import SPEEDUP_LEAD, hardware_varies, speedup_columns
+from mnistbench.results.stats import stat
 
 MARKERS = "os^Dv<>ph"  # one per registered model, in registration order
 COLOURS = {"sgd": "tab:blue", "adam": "tab:orange"}

@@ -7,10 +7,11 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from mnistbench.machine import slowdowns
-from mnistbench.record import BACKFILL
-from mnistbench.report.group import Table, hashable, not_ok, sort_rows
-from mnistbench.report.load import KINDS
+from mnistbench.report.group import Table, sort_rows
+from mnistbench.results.load import KINDS
+from mnistbench.results.record import BACKFILL, not_ok
+from mnistbench.results.stats import hashable
+from mnistbench.suite.machine import slowdowns
 
 # (machine fact, header); machine.py records them once per session
 MACHINE_COLUMNS = [("node", "node"), ("cpu_model", "CPU"), ("cpu_count", "cores"),

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnistbench.record import JOINS, label
 from mnistbench.report.group import (
     THROUGHPUT,
     TWIN,
     device_name,
     not_throughput,
-    ok,
     present,
     speedup_pairs,
     summaries,
@@ -42,11 +40,12 @@ from mnistbench.report.tables_twins import (
     throughput_pairs,
     throughput_table,
 )
+from mnistbench.results.measures import AGREEMENT_RULE
+from mnistbench.results.record import JOINS, label, ok
 
 Q1A_PRESETS = ("q1a", "smoke")
-SPREAD_NOTE = ("Joined the same way (throughput runs left out). Seed spread: *within spread* when "
-               "|Δ| ≤ 2 × the larger of the two paths' seed-to-seed standard deviations, *outside spread* "
-               "otherwise, *n too small* when either path has a single run.")
+AGREEMENT_NOTE = (f"Joined the same way (throughput runs left out). The accuracies agree when {AGREEMENT_RULE}, "
+                  "the rule every twin table uses.")
 CELLS = ("Every cell is the mean over seeds ± the sample standard deviation, with n, the number of runs; "
          "a single run shows its value and (n=1). Runs on different hardware are never averaged together.")
 
@@ -159,7 +158,7 @@ def path_blocks(records: list[dict]) -> list:
     blocks: list = ["## Fast path and classic path"]
     blocks += [throughput_table(pairs), _throughput_note()] if pairs else [
         "No throughput runs in the inputs (`pytest benchmarks -m throughput`)."]
-    blocks += [path_accuracy_table(accuracy), SPREAD_NOTE] if accuracy else [
+    blocks += [path_accuracy_table(accuracy), AGREEMENT_NOTE] if accuracy else [
         "No configuration outside the throughput preset ran on both paths, so there is no accuracy "
         "comparison to show."]
     return blocks

@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from mnistbench.record import JOINS
 from mnistbench.report.group import (
     Table,
     best,
@@ -20,21 +19,17 @@ from mnistbench.report.group import (
     display,
     extras,
     group,
-    hashable,
-    is_number,
     model_title,
-    ok,
     on_hardware,
     present,
-    ratio,
     row_order,
-    scaled,
     sort_rows,
     sort_value,
-    stat,
     value_of,
     varying,
 )
+from mnistbench.results.record import JOINS, ok
+from mnistbench.results.stats import hashable, is_number, ratio, scaled, stat
 
 BEST_TRAIN = ["preset", "dataset", "model", "stem", "image_size", "batch_size", "optimizer", "lr", "epochs",
               "pin_memory", "amp", "path", "loader", "device", "hardware", "split", "train_limit"]

@@ -1,78 +1,48 @@
 """Twin tables: one implementation against another, same configuration (record.TWINS).
 
-Throughput and test accuracy per path (fast against classic), fit + predict time per SVM
-backend (sklearnex against sklearn). Rows are paired by record.twin_key with seeds pooled,
-on the same hardware; every speedup is a ratio of mean record.cost_s, the basis of the
-ratio each compared run recorded, so the two agree.
+Throughput and test accuracy per path (fast against classic), fit time per SVM backend
+(sklearnex against sklearn). Rows are paired by record.twin_key with seeds pooled, on the
+same hardware; every speedup is a ratio of mean results.measures.unit_time_s, the basis of
+the ratio each compared run recorded, so the two agree.
 
 A speedup is only fair between two implementations that learn equally well: it is shown
-only where the two sides' test accuracies agree within the tolerance below; otherwise the
-row keeps both sides' times and says the two are not comparable, and by how much they differ.
+only where the two sides' test accuracies agree (results.measures.accuracies_agree, the one
+rule); otherwise the row keeps both sides' times and says by how much the accuracies differ.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
 
-from mnistbench.record import Twin
 from mnistbench.report.group import (
     THROUGHPUT,
     TWIN,
-    Stat,
     Table,
     column_label,
-    cost_stat,
-    difference,
     display,
     extras,
-    hashable,
     not_throughput,
-    ok,
     on_hardware,
     row_order,
     run_value,
-    scaled,
     summaries,
     twin_pairs,
     twin_speedup,
+    unit_time_stat,
     value_of,
     varying,
 )
 from mnistbench.report.tables_svm import svm_cell
+from mnistbench.results.measures import AGREEMENT_RULE, Agreement, accuracies_agree
+from mnistbench.results.record import Twin, ok
+from mnistbench.results.stats import Stat, difference, hashable, scaled
 
 THROUGHPUT_LEAD = ["model", "batch_size", "device", "hardware"]
 FAST_PLAN = {"plan_loader": "fast loader", "amp_dtype": "fast amp", "channels_last": "channels_last",
              "fused_optimizer": "fused optimizer", "cuda_graph": "CUDA graph"}
 PATH_LEAD = ["dataset", "model", "batch_size", "optimizer", "lr"]
 BACKEND_LEAD = ["dataset", "kernel", "degree", "C"]
-# Two sides' test accuracies agree when |Δ| ≤ max(ACC_TOLERANCE_PTS, ACC_TOLERANCE_SPREADS × the larger
-# seed-to-seed std). One point is about one binomial std of a ~90% accuracy on the smoke runs' 1,000 test
-# images (√(0.9 × 0.1 / 1000) ≈ 0.95 pts) and three on the full 10,000: below it, a single run of each side
-# cannot tell two implementations apart. With seeds, two stds of the noisier side is what seeds alone move by.
-ACC_TOLERANCE_PTS = 1.0
-ACC_TOLERANCE_SPREADS = 2
-TOLERANCE = (f"a speedup only where the test accuracies agree: |Δ| ≤ max({ACC_TOLERANCE_PTS:g} pt, "
-             f"{ACC_TOLERANCE_SPREADS} × the larger seed std)")
-
-
-class Agreement(NamedTuple):
-    """Whether two sides' test accuracies agree within the tolerance, and the row's words for it."""
-
-    comparable: bool
-    text: str
-
-
-def accuracies_agree(base: Stat | None, other: Stat | None, names: tuple[str, str]) -> Agreement:
-    """Do `base` and `other` (mean test accuracy over seeds) agree within the stated tolerance?"""
-    if base is None or other is None:
-        return Agreement(False, "not comparable: test accuracy not recorded on both sides")
-    tolerance = max(ACC_TOLERANCE_PTS, ACC_TOLERANCE_SPREADS * max(base.std or 0.0, other.std or 0.0))
-    delta = abs(other.mean - base.mean)
-    if delta <= tolerance:
-        return Agreement(True, f"agree: |Δ| {delta:.2f} ≤ {tolerance:.2f} pts")
-    return Agreement(False, f"not comparable: accuracies differ by {delta:.2f} pts ({names[0]} {base.mean:.2f}, "
-                            f"{names[1]} {other.mean:.2f}; tolerance {tolerance:.2f})")
+TOLERANCE = f"a speedup only where the test accuracies agree: {AGREEMENT_RULE}"
 
 
 def _either(pair: tuple) -> dict:
@@ -131,18 +101,8 @@ def path_pairs(records: Iterable[dict]) -> tuple[list[tuple[dict, dict]], list[d
     return twin_pairs(summaries(not_throughput(ok(records, "train"))), TWIN["path"])
 
 
-def spread_verdict(base: Stat | None, other: Stat | None) -> str | None:
-    """Is the difference of means within twice the larger seed-to-seed standard deviation?"""
-    if base is None or other is None:
-        return None
-    if base.n < 2 or other.n < 2:
-        return "n too small"
-    within = abs(other.mean - base.mean) <= 2 * max(base.std, other.std)
-    return "within spread" if within else "outside spread"
-
-
 def path_accuracy_table(pairs: list[tuple[dict, dict]]) -> Table:
-    """Test accuracy per path, the difference of means and whether it is within the seed-to-seed spread."""
+    """Test accuracy per path, the difference of means and whether they agree (measures.accuracies_agree)."""
     twin = TWIN["path"]
     fixed = [*twin.leave_out, "seed", "model"]
     columns = PATH_LEAD + varying([b for b, _ in pairs], extras("train", PATH_LEAD, fixed))
@@ -152,13 +112,13 @@ def path_accuracy_table(pairs: list[tuple[dict, dict]]) -> Table:
     sides = (twin.base, twin.other)
     headers = ([column_label(c) for c in columns] + [f"{side} {c}" for c in variants for side in sides]
                + [f"{side} acc (%)" for side in sides]
-               + [f"Δ acc ({twin.other}−{twin.base}, pts)", "seed spread"])
+               + [f"Δ acc ({twin.other}−{twin.base}, pts)", "accuracies"])
     body = []
     for base, other in sorted(pairs, key=row_order(columns, _either)):
         acc_b, acc_o = base["test_acc_pct"], other["test_acc_pct"]
         body.append([display(c, base.get(c)) for c in columns]
                     + [row.get(c) for c in variants for row in (base, other)]
-                    + [acc_b, acc_o, difference(acc_b, acc_o), spread_verdict(acc_b, acc_o)])
+                    + [acc_b, acc_o, difference(acc_b, acc_o), _agreement(base, other, twin).text])
     title = "Fast path against classic path: test accuracy, same configuration"
     return Table("path-accuracy", title + on_hardware([pairs[0][0]], columns), headers, body,
                  tuple(column_label(c) for c in columns[2:]))
@@ -173,14 +133,14 @@ def backend_pairs(records: Iterable[dict]) -> tuple[list[tuple[dict, dict]], lis
 
 
 def backend_table(pairs: list[tuple[dict, dict]]) -> Table:
-    """Fit + predict time per backend, the speedup and the accuracy difference, per dataset, kernel and C."""
+    """Fit time per backend, the speedup and the accuracy difference, per dataset, kernel and C."""
     twin = TWIN["backend"]
     fixed = [*twin.leave_out, "seed", "gamma", "train_limit", "device"]
     candidates = ["gamma", "n_train"] + extras("svm", BACKEND_LEAD, fixed)
     columns = BACKEND_LEAD + varying([b for b, _ in pairs], candidates)
     version = f"{twin.other} version"
     sides = (twin.base, twin.other)
-    headers = ([column_label(c) for c in columns] + [f"{side} fit+predict (ms)" for side in sides]
+    headers = ([column_label(c) for c in columns] + [f"{side} fit (ms)" for side in sides]
                + [f"speedup ({twin.base}/{twin.other})", "recorded speedup",
                   f"Δ acc ({twin.other}−{twin.base}, pts)", "accuracies", version])
     body = []
@@ -188,11 +148,11 @@ def backend_table(pairs: list[tuple[dict, dict]]) -> Table:
         fair = _agreement(base, other, twin)
         body.append([svm_cell(base, c) for c in columns]
                     + [_ms(base), _ms(other), twin_speedup(base, other) if fair.comparable else None,
-                       other[twin.ratio] if fair.comparable else None,
+                       other.get(twin.ratio) if fair.comparable else None,
                        difference(base["test_acc_pct"], other["test_acc_pct"]), fair.text,
                        run_value(other, "backend_version")])
     title = ("SVM backends: scikit-learn against scikit-learn-intelex, same configuration "
-             f"(fit + predict time, mean over runs; {TOLERANCE})")
+             f"(fit time, mean over runs; {TOLERANCE})")
     return Table("svm-backends", title, headers, body, (*(column_label(c) for c in columns[2:]), version))
 
 
@@ -201,5 +161,5 @@ def _agreement(base: dict, other: dict, twin: Twin) -> Agreement:
 
 
 def _ms(row: dict) -> Stat | None:
-    """Fit + predict in milliseconds: record.cost_s of an SVM, scaled."""
-    return scaled(cost_stat(row), 1000, ",.0f")
+    """The fit in milliseconds: measures.unit_time_s of an SVM, scaled."""
+    return scaled(unit_time_stat(row), 1000, ",.0f")

@@ -1,0 +1,1 @@
+"""Scale-out: where shards run, one shard's pytest, `mnistbench launch` (local or Slurm) and merge."""

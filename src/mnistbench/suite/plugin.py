@@ -1,0 +1,368 @@
+"""pytest wiring for mnistbench: the grid as parameters, fixtures, progress, machine info.
+
+Loaded by the `pytest11` entry point (so `pytest benchmarks` works from any directory)
+and by the repository's one-line conftest.py. Benchmark modules (or their classes) declare
+`PRESET` and `KIND`; `pytest_generate_tests` turns the preset's cases of that kind into
+parameters (id and marks from the case), so the grid lives in `mnistbench.cases.grids` alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import os
+import platform
+from pathlib import Path
+
+import pytest
+
+from mnistbench.cases import grids
+from mnistbench.cases.case import Case, TrainCase
+from mnistbench.cases.registry import DATASETS, ConfigError
+from mnistbench.results.record import config_key, make_record
+from mnistbench.results.store import ResultsFileError, finished_keys
+from mnistbench.suite import machine, options
+
+RESULTS_LOG = pytest.StashKey["ResultsLog"]()
+GATE_LINE = pytest.StashKey[str]()
+DEFAULT_FAIL_ON = ("time:+10%", "acc:-0.5pt")
+
+MARKERS = {
+    "cpu": "runs on the CPU",
+    "gpu": "runs on a CUDA GPU (skipped where CUDA is absent)",
+    "slow": "estimated over a minute on a 2-core CPU, or a measurement rather than a check (throughput)",
+    "smoke": "the small end-to-end set (subsets, 1 epoch)",
+    "q1a": "study question 1(a): ResNet hyperparameter grid",
+    "q1b": "study question 1(b): SVM grid",
+    "q2": "study question 2: CPU vs GPU",
+    "flops": "fvcore FLOP counts per model and input size",
+    "throughput": "images/s, fast path against the classic loop",
+    "mb_repeat(k)": "the k-th run of the same case under --mb-repeat (set by mnistbench, not by hand)",
+}
+
+
+def pytest_addoption(parser):
+    options.add_options(parser)
+
+
+def pytest_configure(config):
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    limit, split = options.get(config, "train-limit"), options.get(config, "split")
+    smallest = min(c.n_train for c in (TrainCase(dataset=d, split=split) for d in DATASETS))
+    if limit is not None and limit > smallest:
+        raise pytest.UsageError(f"--mb-train-limit {limit} is larger than the {split} train split "
+                                f"({smallest} images); use at most {smallest}.")
+    if options.get(config, "results") and options.get(config, "resume"):
+        raise pytest.UsageError("--mb-resume FILE appends to FILE; give --mb-results or --mb-resume, not both.")
+    _refuse_xdist(config)
+
+
+# ---------------------------------------------------------------- the grid as parameters
+
+
+def _params(case: Case, measurement: bool, repeats: int) -> list:
+    """A measurement-only module (MEASUREMENT = True: figures, no check worth a CI minute) is slow too.
+    With --mb-repeat K the same case runs K times; the mark, not the id, tells run_case which time."""
+    names = case.marks + (["slow"] if measurement and "slow" not in case.marks else [])
+    marks = [getattr(pytest.mark, m) for m in names]
+    if getattr(case, "expect", "ok") == "oom":
+        marks.append(pytest.mark.xfail(reason="built to run out of GPU memory: passes only when it does",
+                                       strict=True))
+    if repeats == 1:
+        return [pytest.param(case, id=case.id, marks=marks)]
+    return [pytest.param(case, id=f"{case.id}-repeat{k}", marks=[*marks, pytest.mark.mb_repeat(k)])
+            for k in range(repeats)]
+
+
+def _declared(metafunc, name: str):
+    """A benchmark's PRESET, KIND or MEASUREMENT: its class's, else its module's."""
+    return getattr(metafunc.cls, name, None) or getattr(metafunc.module, name, None)
+
+
+def pytest_generate_tests(metafunc):
+    preset = _declared(metafunc, "PRESET")
+    if "case" not in metafunc.fixturenames or preset is None:
+        return
+    kind = _declared(metafunc, "KIND")
+    try:
+        cases = grids.build(preset, options.grid_options(metafunc.config))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    measurement = bool(_declared(metafunc, "MEASUREMENT"))
+    repeats = options.get(metafunc.config, "repeat")
+    metafunc.parametrize("case", [p for c in cases if c.kind == kind for p in _params(c, measurement, repeats)])
+
+
+def case_of(item) -> Case | None:
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get("case") if callspec else None
+    return case if isinstance(case, Case) else None
+
+
+def shard_of(config) -> tuple[int, int] | None:
+    return options.get(config, "shard") or options.shard_from_env(os.environ)
+
+
+def _xdist_on(config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) or getattr(config.option, "dist", "no") != "no"
+
+
+def _select_shard(config, items: list) -> list:
+    """The items of this process's shard; the others are reported deselected."""
+    index, count = shard_of(config)
+    costs = {item.nodeid: (case.estimated_cpu_s() if (case := case_of(item)) else 1.0) for item in items}
+    assigned = grids.assign_shards(costs, count)
+    mine = [item for item in items if assigned[item.nodeid] == index]
+    config.hook.pytest_deselected(items=[item for item in items if assigned[item.nodeid] != index])
+    return mine
+
+
+def _refuse_xdist(config) -> None:
+    """Checked in the controlling process, before workers start: a worker can only crash. The
+    controller collects nothing, so the benchmark modules are found as their source declares them."""
+    if not _xdist_on(config) or "PYTEST_XDIST_WORKER" in os.environ:
+        return
+    for arg in config.args:
+        path = Path(arg.split("::")[0])
+        files = [path] if path.is_file() else sorted(path.rglob("test_*.py")) if path.is_dir() else []
+        if any(declares_preset(f) for f in files):
+            raise pytest.UsageError(
+                "mnistbench: benchmark cases cannot run under pytest-xdist (-n/--dist): pytest-benchmark turns "
+                "itself off under xdist, and workers sharing cores corrupt each other's timings. Run one "
+                "process per GPU or CPU set instead: --mb-shard I/N under any scheduler, or mnistbench launch.")
+
+
+def declares_preset(path: Path) -> bool:
+    """Whether a test module assigns PRESET at its top level or in a class: a benchmark module."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, SyntaxError):
+        return False
+    bodies = [tree.body] + [node.body for node in tree.body if isinstance(node, ast.ClassDef)]
+    return any(isinstance(target, ast.Name) and target.id == "PRESET"
+               for body in bodies for node in body if isinstance(node, ast.Assign)
+               for target in (t for t in node.targets for t in (t.elts if isinstance(t, ast.Tuple) else [t])))
+
+
+@pytest.hookimpl(trylast=True)  # after -m/-k deselection: shards split what is actually selected
+def pytest_collection_modifyitems(config, items):
+    presets, resume = options.get(config, "preset"), options.get(config, "resume")
+    try:
+        done = finished_keys(resume) if resume else set()
+    except ResultsFileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    keep, dropped = [], []
+    for item in items:
+        case = case_of(item)
+        if case is not None and presets and case.preset not in presets:
+            dropped.append(item)
+            continue
+        keep.append(item)
+        if case is None:
+            continue
+        if case.device_marker == "gpu" and not _cuda():
+            item.add_marker(pytest.mark.skip(reason=_no_cuda_reason()))
+        if done and config_key(make_record(case)) in done:
+            item.add_marker(pytest.mark.skip(reason=f"already recorded ok in {resume}"))
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    if shard_of(config):
+        keep = _select_shard(config, keep)
+    items[:] = keep
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _no_cuda_reason() -> str:
+    import torch
+
+    return (f"gpu case: no CUDA device visible to torch {torch.__version__} "
+            f"(built for CUDA {torch.version.cuda or 'none'}); run it on a GPU machine")
+
+
+def pytest_report_collectionfinish(config, start_path, items):
+    """Before a long run: how many cases per device, and about how long on a 2-core CPU."""
+    cases = [c for c in map(case_of, items) if c is not None]
+    lines = grids.estimate_lines(cases, _cuda())
+    shard = shard_of(config)
+    if shard:
+        lines.insert(0, f"mnistbench: shard {shard[0]}/{shard[1]}")
+    if cases and not config.getoption("collectonly"):
+        lines += _check_machine(config)
+    return lines
+
+
+def _check_machine(config) -> list[str]:
+    """Sample the machine once before the first case; the state goes into the session's machine facts."""
+    state = machine.machine_state()
+    machine.session_facts()["machine_state"] = state
+    if not state["warnings"]:
+        return ["mnistbench: machine check: no other busy process on our cores, nothing else on the GPU"]
+    block = [f"mnistbench: machine check, {len(state['warnings'])} warning(s); timings may not be comparable:"]
+    block += [f"  - {w}" for w in state["warnings"]]
+    if options.get(config, "strict-machine"):
+        pytest.exit("\n".join(block + ["--mb-strict-machine: stopped before the first case."]), returncode=4)
+    return block
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def data_dir(pytestconfig) -> Path:
+    from mnistbench.data import default_data_dir
+
+    return default_data_dir(options.get(pytestconfig, "data-dir"))
+
+
+class Splits:
+    """The session's SplitCache, where a data error fails the case with its message alone."""
+
+    def __init__(self, cache):
+        self.cache = cache
+
+    def get(self, case):
+        from mnistbench.data import DataError
+
+        try:
+            return self.cache.get(case)
+        except DataError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def splits(pytestconfig, data_dir) -> Splits:
+    from mnistbench.data import SplitCache, offline_by_default
+
+    offline = options.get(pytestconfig, "offline") or offline_by_default()
+    return Splits(SplitCache(data_dir, options.get(pytestconfig, "cache-dir"), not offline))
+
+
+@pytest.fixture(scope="session")
+def baselines() -> dict:
+    """Baseline records (classic path, sklearn backend) by twin key, so the twin that runs
+    after it records its ratio (record.TWINS)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def results_log(pytestconfig):
+    from mnistbench.results.store import ResultsLog
+
+    path = options.get(pytestconfig, "resume") or options.get(pytestconfig, "results")
+    if not path:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = Path(pytestconfig.rootpath) / "reports" / f"results-{stamp}.jsonl"
+    log = ResultsLog(path, machine=machine.session_facts())
+    pytestconfig.stash[RESULTS_LOG] = log
+    return log
+
+
+@pytest.fixture(scope="session")
+def run_stamp(pytestconfig) -> dict:
+    """Where a record ran, stamped on each one: which shard, which node, which visible GPU(s)."""
+    shard = shard_of(pytestconfig)
+    stamp = {"node": platform.node(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    if shard:
+        stamp.update(shard=shard[0], shards=shard[1])
+    return stamp
+
+
+@pytest.fixture(scope="session")
+def progress(pytestconfig):
+    """One line per epoch on the terminal, past output capture; silent under -q."""
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or pytestconfig.get_verbosity() < 0:
+        return None
+
+    def say(line: str) -> None:
+        if capture is None:
+            reporter.write_line(line)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.ensure_newline()
+            reporter.write_line(line)
+
+    return say
+
+
+@pytest.fixture
+def run_case(request, pytestconfig, benchmark, splits, results_log, baselines, progress, run_stamp):
+    """Runs one case of any kind under pytest-benchmark and returns its record; the stamp goes into
+    extra_info first, and bench writes extra_info whole to the results file."""
+    from mnistbench.suite import bench
+
+    repeat = request.node.get_closest_marker("mb_repeat")
+
+    def run(case: Case) -> dict:
+        benchmark.extra_info.update(run_stamp)
+        if repeat is not None:
+            benchmark.extra_info["repeat"] = repeat.args[0]
+        if case.kind == "flops":
+            return bench.run_flops(benchmark, case, results_log)
+        if case.kind == "svm":
+            return bench.run_svm(benchmark, case, splits.get(case), results_log, baselines)
+        return bench.run_train(benchmark, case, splits.get(case), results_log, baselines,
+                               check_graph=options.get(pytestconfig, "check-graph"), progress=progress)
+
+    return run
+
+
+# ---------------------------------------------------------------- machine info
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_benchmark_generate_json(benchmarks):
+    """A run stopped mid-case (Ctrl-C, a Slurm time limit) leaves a benchmark without a single
+    round, on which pytest-benchmark fails writing its JSON: dropped, so the finished cases are saved."""
+    benchmarks[:] = [bench for bench in benchmarks if bench]  # a benchmark is falsy until a round ends
+    return (yield)
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    machine_info["mnistbench"] = machine.session_facts()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """--mb-compare BASE: the gate's verdict on this session's records; a regression fails the session."""
+    config = session.config
+    base, log = options.get(config, "compare"), config.stash.get(RESULTS_LOG, None)
+    if not base or log is None or not log.records:
+        return
+    from mnistbench.results import gate
+    from mnistbench.results.load import ReportInputError, load
+
+    try:
+        noise = load([options.get(config, "noise")]) if options.get(config, "noise") else None
+        new = [{**rec, "machine": log.machine, "source": str(log.path)} for rec in log.records]
+        verdicts = gate.verdicts(load([base]), new, options.get(config, "fail-on") or DEFAULT_FAIL_ON, noise=noise)
+    except ReportInputError as exc:
+        config.stash[GATE_LINE] = f"mnistbench gate: cannot compare: {exc}"
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        return
+    config.stash[GATE_LINE] = f"mnistbench gate against {base}: {gate.summary(verdicts)}"
+    if gate.failed(verdicts):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Warnings recorded in cases (they never fail a benchmark case), and where the records went."""
+    log = config.stash.get(RESULTS_LOG, None)
+    if log is None or not log.records:
+        return
+    warned = [r for r in log.records if r.get("warnings")]
+    if warned:
+        terminalreporter.section("mnistbench: warnings recorded in cases")
+        for rec in warned:
+            for text in rec["warnings"]:
+                terminalreporter.write_line(f"{rec['case_id']}: {text}")
+    terminalreporter.write_line(f"mnistbench: {len(log.records)} record(s) in {log.path}")
+    if GATE_LINE in config.stash:
+        terminalreporter.write_line(config.stash[GATE_LINE] + " (details: mnistbench compare BASE "
+                                    f"{log.path} --fail-on ...)")
