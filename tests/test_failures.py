@@ -22,7 +22,7 @@ from mnistbench.suite import bench, gpu_cases, gpu_check
 from mnistbench.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(train_limit=320, eval_limit=200, batch_size=32)
+TINY = dict(train_limit=112, eval_limit=64, batch_size=32)
 
 
 def test_diverged_run_is_recorded_and_fails_with_epoch_and_step(mnist, tmp_path):
@@ -50,8 +50,8 @@ def test_out_of_memory_is_recorded_with_model_and_batch_and_the_next_case_runs(m
     monkeypatch.setattr(Trainer, "train_epoch", oom)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "mem_get_info", mem_get_info)
-    big = TrainCase(**{**TINY, "batch_size": 64}, model="resnet50")
-    with pytest.raises(pytest.fail.Exception, match="CUDA out of memory: resnet50 at batch 64, 28px; 70.0 of 80.0"):
+    big = TrainCase(**{**TINY, "batch_size": 64})
+    with pytest.raises(pytest.fail.Exception, match="CUDA out of memory: resnet18 at batch 64, 28px; 70.0 of 80.0"):
         bench.run_train(Bench(), big, mnist, log)
     assert alive_when_measured == [False]
     monkeypatch.undo()
@@ -81,7 +81,7 @@ def test_any_other_failure_is_recorded_as_error_then_fails_and_the_next_case_run
     first, second = read_results(log.path)
     assert first["status"] == "error" and second["status"] == "ok"
     assert first["message"] == f"{type(error).__name__}: {str(error).splitlines()[0]}"
-    assert first["n_train"] == 320  # the partial result: what was set up before it failed
+    assert first["n_train"] == TINY["train_limit"]  # the partial result: what was set up before it failed
 
 
 def test_a_warning_during_a_case_is_recorded_not_raised(mnist, tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ from mnistbench.train.models import build_model
 from mnistbench.train.trainer import Diverged, Trainer
 
 # 40 images in batches of 16: two full batches through the graph and a partial one of 8
-SMALL = dict(train_limit=40, eval_limit=100, batch_size=16)
+SMALL = dict(train_limit=40, eval_limit=32, batch_size=16)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import subprocess
 from pathlib import Path
 
 import mnistbench
-from mnistbench.train.plan import backend_settings, cpu_model
 
 
 def versions() -> dict[str, str]:
@@ -169,6 +168,8 @@ def slowdowns(state: dict) -> list[str]:
 def session_facts() -> dict:
     """Everything above, once per process: the machine every record of the session ran on."""
     import torch
+
+    from mnistbench.train.plan import backend_settings, cpu_model  # torch: not for the report's imports
 
     cuda = torch.cuda.is_available()
     gpus = gpu_facts()

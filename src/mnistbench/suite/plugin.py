@@ -30,7 +30,7 @@ DEFAULT_FAIL_ON = ("time:+10%", "acc:-0.5pt")
 MARKERS = {
     "cpu": "runs on the CPU",
     "gpu": "runs on a CUDA GPU (skipped where CUDA is absent)",
-    "slow": "estimated over a minute on a 2-core CPU, or a measurement rather than a check (throughput)",
+    "slow": "estimated over 15 s on a 2-core CPU, or a measurement rather than a check (throughput)",
     "smoke": "the small end-to-end set (subsets, 1 epoch)",
     "q1a": "study question 1(a): ResNet hyperparameter grid",
     "q1b": "study question 1(b): SVM grid",

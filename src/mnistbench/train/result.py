@@ -58,7 +58,7 @@ class TrainResult:
     device_name: str = ""
     device_index: int | None = None  # the CUDA device (torch's numbering); None on a CPU
     compute_capability: str | None = None
-    # math modes in force for the case on a GPU (machine.backend_settings); None on a CPU
+    # math modes in force for the case on a GPU (plan.backend_settings); None on a CPU
     tf32_matmul: bool | None = None
     tf32_cudnn: bool | None = None
     float32_matmul_precision: str | None = None
