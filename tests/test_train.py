@@ -33,10 +33,10 @@ def test_classic_path_is_reproducible_too(mnist):
 
 def test_the_classic_path_learns_the_digits(mnist):
     """The fast path's twin of this case is a smoke benchmark, held to its measured floor."""
-    result = train(TrainCase(train_limit=1000, eval_limit=500, path="classic"), mnist)
-    # chance is 10%; measured 1000-image runs reach 75-90%
+    result = train(TrainCase(train_limit=600, eval_limit=500, path="classic"), mnist)
+    # chance is 10%; measured on a 2-core Xeon, seeds 0-2: 79.4, 78.8, 72.4%; margin 12 pts
     assert result.test_acc_pct > 60
-    assert result.n_train == 1000 and result.steps == math.ceil(1000 / 16)
+    assert result.n_train == 600 and result.steps == math.ceil(600 / 16)
 
 
 def test_resnet50_learns_through_the_fast_path(mnist):
