@@ -27,6 +27,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from mnistbench.train import graph as graph_path
 from mnistbench.train import trainer as train
 
 aten = torch.ops.aten
@@ -112,8 +113,13 @@ class FakeGraph:
             raise RuntimeError("CUDA graph replayed before a capture ended")
         self.shim.log.append(("replay",))
         self.shim.replays += 1
+        if self.shim.dead:
+            raise RuntimeError(STICKY)
+        if self.shim.fail_replay == "sticky":  # CUDA keeps it: every later CUDA call fails too
+            self.shim.dead = True
+            raise RuntimeError(STICKY)
         if self.shim.fail_replay:
-            raise RuntimeError("CUDA error: an illegal memory access was encountered (shim)")
+            raise RuntimeError("CUDA error: invalid argument (shim)")
         with torch.no_grad():
             for func, args, kwargs, out in self.ops:
                 fresh = func(*args, **kwargs)
@@ -147,14 +153,25 @@ class _Trace(TorchDispatchMode):
         return out
 
 
-class CudaShim:
-    """Installs the stand-ins with pytest's monkeypatch; `log` holds what was asked, in order."""
+STICKY = "CUDA error: an illegal memory access was encountered (shim)"
+SECONDARY = "CUDA error: operation failed due to a previous error during capture (shim)"
 
-    def __init__(self, monkeypatch, fail_capture: bool = False, fail_replay: bool = False):
+
+class CudaShim:
+    """Installs the stand-ins with pytest's monkeypatch; `log` holds what was asked, in order.
+
+    `fail_capture`: capture_begin refuses. `fail_replay`: the first replay fails, "sticky" with an error
+    CUDA keeps (every later synchronize and replay fails too). An error inside the captured body
+    invalidates the capture as CUDA does: capture_end then raises a secondary error, with the first
+    one as its context, and, as in torch's graph.__exit__, the thread is left on the capture stream.
+    """
+
+    def __init__(self, monkeypatch, fail_capture: bool = False, fail_replay: bool | str = False):
         self.log: list[tuple] = []
         self.captured_ops: list[str] = []
         self.replays = 0
         self.capturing = False
+        self.dead = False
         self.fail_capture, self.fail_replay = fail_capture, fail_replay
         self.default = FakeStream(self, "default")
         self.stream = self.default
@@ -164,7 +181,10 @@ class CudaShim:
         monkeypatch.setattr(cuda, "Stream", self._new_stream)
         monkeypatch.setattr(cuda, "stream", self._use_stream)
         monkeypatch.setattr(cuda, "current_stream", lambda device=None: self.stream)
-        monkeypatch.setattr(cuda, "synchronize", lambda device=None: self.log.append(("synchronize",)))
+        monkeypatch.setattr(cuda, "set_stream", self._set_stream)
+        monkeypatch.setattr(cuda, "synchronize", self._synchronize)
+        for name, value in (("off", None), ("leaked_mb", 0.0), ("side_stream", None)):  # a fresh process
+            monkeypatch.setattr(graph_path.Process, name, value)
         real_zero_grad = torch.optim.Optimizer.zero_grad
 
         def zero_grad(optimizer, set_to_none: bool = True):
@@ -172,6 +192,15 @@ class CudaShim:
             return real_zero_grad(optimizer, set_to_none)
 
         monkeypatch.setattr(torch.optim.Optimizer, "zero_grad", zero_grad)
+
+    def _synchronize(self, device=None) -> None:
+        self.log.append(("synchronize",))
+        if self.dead:
+            raise RuntimeError(STICKY)
+
+    def _set_stream(self, stream: FakeStream) -> None:
+        self.log.append(("set_stream", stream.name))
+        self.stream = stream
 
     def _new_stream(self, *args, **kwargs) -> FakeStream:
         stream = FakeStream(self, f"side{sum(1 for e in self.log if e[0] == 'new_stream')}")
@@ -194,13 +223,18 @@ class CudaShim:
         if self.fail_capture:
             raise RuntimeError("CUDA error: operation not supported when stream is capturing (shim)")
         capture = _Capture(self)
-        self.capturing = True
+        self.capturing, self.stream = True, FakeStream(self, "capture")  # the graph's own capture stream
         try:
             with capture:
                 yield
-        finally:
+        except Exception:
             self.capturing = False
             capture.undo()
+            self.log.append(("capture_end", "invalidated"))
+            raise RuntimeError(SECONDARY)  # noqa: B904 - as capture_end does: the first error is only its context
+        self.capturing = False
+        capture.undo()
+        self.stream = self.default
         graph.ops = capture.ops
         self.log.append(("capture_end", len(capture.ops)))
 

@@ -150,7 +150,7 @@ class TrainCase(Case):
     target_val_acc_pct: float | None = None  # time-to-accuracy target on the validation split
     stop_at_target: bool = False  # end the case at the first epoch whose validation meets the target
     deterministic: bool = False  # torch.use_deterministic_algorithms: bitwise repeatable on a GPU too, slower
-    expect: str = "ok"  # ok | oom: a case built to run out of GPU memory passes only when it does
+    expect: str = "ok"  # ok | oom: a case built to run out of GPU memory passes only when its record says oom
 
     def __post_init__(self) -> None:
         check_choice("dataset", self.dataset, DATASETS)

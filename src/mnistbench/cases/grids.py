@@ -9,6 +9,7 @@ lr=1e-2,1e-3` widen an axis without any test module changing.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ class GridOptions:
     svm_backends: tuple[str, ...] = ("sklearn",)
     deterministic: bool = False
     stop_at_target: bool = False  # every training case but throughput's ends when it reaches its target
+    gpu_memory_bytes: int | None = None  # the GPU's total memory, which sizes the out-of-memory case
     axes: tuple[tuple[str, tuple], ...] = field(default=())  # --axis NAME=V1,V2: replaces or adds an axis
 
 
@@ -135,7 +137,21 @@ def gpu_smoke(opts: GridOptions) -> Iterator[Case]:
     yield base.replace(path="classic", train_limit=SMOKE_TRAIN_LIMIT)
     yield base.replace(amp="fp16", train_limit=SMOKE_TRAIN_LIMIT)
     yield base.replace(deterministic=True, train_limit=SMOKE_TRAIN_LIMIT)
-    yield base.replace(model="resnet50", batch_size=1024, image_size=1024, train_limit=2048, expect="oom")
+    total = opts.gpu_memory_bytes or LARGEST_GPU_BYTES
+    yield base.replace(model="resnet50", batch_size=OOM_BATCH, image_size=oom_image_size(total), train_limit=2048,
+                       expect="oom")
+
+
+OOM_BATCH = 1024
+LARGEST_GPU_BYTES = 141 * 2**30  # an H200's memory: the OOM case's size where no GPU is visible to measure
+
+
+def oom_image_size(total_bytes: int, batch: int = OOM_BATCH) -> int:
+    """The smallest input size (a multiple of 64) at which one resized batch alone, float32, needs more
+    than the GPU's total memory: the case's first large allocation fails at once, before any kernel
+    touches a tensor of 2^31 elements or more (where 32-bit indexing bugs kill the CUDA context)."""
+    side = math.isqrt(total_bytes // (4 * batch)) + 1
+    return -(-side // 64) * 64
 
 
 # Throughput: a few timed rounds of a fixed number of steps, classic then fast for each

@@ -24,6 +24,7 @@ from mnistbench.report.provenance import (
     machines_table,
     schema_notes,
 )
+from mnistbench.report.tables_energy import energy_table
 from mnistbench.report.tables_svm import best_svm_table, svm_table
 from mnistbench.report.tables_train import (
     best_train_table,
@@ -64,7 +65,7 @@ def report_blocks(records: list[dict]) -> list:
     blocks: list = ["# mnistbench report"]
     blocks += provenance_blocks(records) + failed_blocks(records)
     blocks += q1a_blocks(records) + q1b_blocks(records) + q2_blocks(records) + path_blocks(records)
-    blocks += target_blocks(records) + flops_blocks(records)
+    blocks += target_blocks(records) + energy_blocks(records) + flops_blocks(records)
     untabulated = sorted({r.get("preset") for r in records if r["kind"] == "train"}
                          - {*Q1A_PRESETS, "q2", THROUGHPUT}, key=str)
     if untabulated:
@@ -181,6 +182,15 @@ def target_blocks(records: list[dict]) -> list:
         return []
     return ["## Time to target", "A run's time to target is its training time up to the first epoch whose "
             "validation accuracy met the target (`--mb-stop-at-target` ends the run there).", table]
+
+
+def energy_blocks(records: list[dict]) -> list:
+    """Only where some run recorded its energy (NVML on a GPU, RAPL on a CPU); never an estimate."""
+    table = energy_table(records)
+    if not table.rows:
+        return []
+    return ["## Energy", "Joules over the timed region only, from the counter each row names: NVML's counts the "
+            "GPU board, RAPL's the whole CPU package (other processes included).", table]
 
 
 def flops_blocks(records: list[dict]) -> list:

@@ -33,6 +33,7 @@ from mnistbench.results.runfolder import RunFolder, RunFolderError
 from mnistbench.scale.merge import MergeError, merge_run, write_json
 from mnistbench.scale.placement import PlacementError, cpu_sets, physical_cores, visible_gpus
 from mnistbench.scale.shard import Shard
+from mnistbench.suite.plugin import CONTEXT_LOST_EXIT
 
 EXECUTORS = ("local", "slurm")
 
@@ -184,6 +185,7 @@ def submit(executor, shards: list[Shard]) -> list:
 class Outcome:
     ok: bool
     why: str  # 'finished', 'pytest exit 1 (tests failed)', or what submitit reported
+    resumable: bool = False  # its pytest stopped on a dead CUDA context: a fresh process carries on
 
 
 def _queue_states(jobs: list) -> dict[str, str] | None:
@@ -220,6 +222,8 @@ def outcome(job) -> Outcome:
         return Outcome(False, str(exc).strip().splitlines()[0])
     if status in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         return Outcome(True, "finished")
+    if status == CONTEXT_LOST_EXIT:
+        return Outcome(False, f"pytest exit {status} (the CUDA context died; finished cases kept)", resumable=True)
     name = pytest.ExitCode(status).name.lower().replace("_", " ") if status in set(pytest.ExitCode) else "?"
     return Outcome(False, f"pytest exit {status} ({name})")
 
@@ -309,9 +313,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         outcomes = wait(jobs, shards, run, args.executor == "slurm", args.poll)
+        jobs, outcomes = resume_lost(executor, jobs, shards, outcomes,
+                                     lambda more, some: wait(more, some, run, args.executor == "slurm", args.poll))
     except KeyboardInterrupt:
         for job in jobs:
             job.cancel(check=False)
         print(f"\ncancelled; run the same command again to resume from {run.path}")
         return 130
     return finish(run, shards, jobs, outcomes)
+
+
+def resume_lost(executor, jobs: list, shards: list[Shard], outcomes: list[Outcome], wait_for, say=print):
+    """Shards whose pytest stopped on a dead CUDA context start once more, in a fresh process with a
+    fresh context, resuming from their results files; a second such stop is reported as a failure."""
+    again = [i for i, result in enumerate(outcomes) if result.resumable]
+    if not again:
+        return jobs, outcomes
+    say(f"resuming {len(again)} shard(s) stopped by a dead CUDA context, once: "
+        + ", ".join(f"{shards[i].index}/{shards[i].count}" for i in again))
+    retried = submit(executor, [shards[i] for i in again])
+    results = wait_for(retried, [shards[i] for i in again])
+    jobs, outcomes = list(jobs), list(outcomes)
+    for i, job, result in zip(again, retried, results, strict=True):
+        jobs[i], outcomes[i] = job, result
+    return jobs, outcomes

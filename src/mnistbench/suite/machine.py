@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import mnistbench
+from mnistbench.train import nvml
 
 
 def versions() -> dict[str, str]:
@@ -70,53 +71,14 @@ def gpu_facts() -> list[dict]:
 
 def _nvml_facts(index: int) -> dict:
     """Driver, MIG mode, clocks and power limit; empty when nvidia-ml-py is absent or NVML fails."""
-    return _nvml(index, _NVML_READS)
+    return nvml.read(index, _NVML_READS)
 
 
 def gpu_state(index: int) -> dict:
     """Clocks, temperature, power draw and the reasons clocks are held down, now: read before
     and after each GPU case, so a slow case on a hot or power-capped GPU says why. Empty when
-    nvidia-ml-py is absent or NVML fails."""
-    return _nvml(index, _NVML_STATE)
-
-
-def _nvml(index: int, reads: dict) -> dict:
-    """`index` is torch's (after CUDA_VISIBLE_DEVICES); NVML numbers all devices, so with a
-    restricted view the mapping goes through the PCI bus id."""
-    try:
-        import pynvml
-    except ImportError:
-        return {}
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - NVML missing or refused: the facts stay absent
-        return {}
-    try:
-        handle = _nvml_handle(pynvml, index)
-        return {name: value for name, read in reads.items() if (value := _try(read, pynvml, handle)) is not None}
-    except Exception:  # noqa: BLE001 - NVML does not know the device: nothing claimed, the case runs on
-        return {}
-    finally:
-        pynvml.nvmlShutdown()
-
-
-def _nvml_handle(pynvml, index: int):
-    import torch
-
-    bus = getattr(torch.cuda.get_device_properties(index), "pci_bus_id", None)
-    if bus is not None:
-        try:
-            return pynvml.nvmlDeviceGetHandleByPciBusId(f"00000000:{bus:02x}:00.0".encode())
-        except Exception:  # noqa: BLE001 - fall back to the plain index
-            pass
-    return pynvml.nvmlDeviceGetHandleByIndex(index)
-
-
-def _try(read, pynvml, handle):
-    try:
-        return read(pynvml, handle)
-    except Exception:  # noqa: BLE001 - not supported on this device: absent, not guessed
-        return None
+    nvidia-ml-py is absent or NVML fails. `index` is torch's; a MIG slice reads its own state."""
+    return nvml.read(index, _NVML_STATE)
 
 
 def _text(value) -> str:
@@ -185,6 +147,7 @@ def session_facts() -> dict:
         "gpus": [g["name"] for g in gpus],
         "gpu_details": gpus,
         "backend_settings": backend_settings(),
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
         "git_commit": git_commit(),
     }
 
@@ -283,23 +246,40 @@ def _shares_cores(pid: int, ours: set[int]) -> bool:
 
 
 def _gpu_processes() -> list[dict]:
-    """Compute processes on the visible GPUs other than this one (NVML; empty without it)."""
-    try:
-        import pynvml
+    """Compute processes on the GPUs this process can see (CUDA_VISIBLE_DEVICES), other than this one.
 
-        pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no NVML: nothing known, nothing claimed
+    Inside a container NVML reports host PIDs, which match nothing here: a PID this process
+    cannot see in /proc belongs to another PID namespace. Before this process holds a CUDA
+    context every process on our GPUs is another's; once it holds one, one unseen PID is
+    taken to be this process, and only the others are reported.
+    """
+    import torch
+
+    if not torch.cuda.is_available():
         return []
-    try:
-        found = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            for proc in _try(lambda n, h: n.nvmlDeviceGetComputeRunningProcesses(h), pynvml, handle) or []:
-                if proc.pid != os.getpid():
-                    found.append({"gpu": index, "pid": proc.pid, "used_mib": (proc.usedGpuMemory or 0) // 2**20})
-        return found
-    finally:
-        pynvml.nvmlShutdown()
+    ours = torch.cuda.is_initialized()
+    found = []
+    with nvml.session() as pynvml:
+        if pynvml is None:
+            return []
+        for index in range(torch.cuda.device_count()):
+            try:
+                found += _neighbours(pynvml, index, ours)
+            except Exception:  # noqa: BLE001 - torch or NVML cannot describe the device: nothing claimed
+                continue
+    return found
+
+
+def _neighbours(pynvml, index: int, holds_context: bool) -> list[dict]:
+    found = nvml.handle(pynvml, index)
+    procs = (nvml.attempt(lambda n, h: n.nvmlDeviceGetComputeRunningProcesses(h), pynvml, found) or []
+             if found is not None else [])
+    others = [p for p in procs if p.pid != os.getpid()]
+    if holds_context and len(others) == len(procs):  # our own entry is under a PID we cannot see
+        unseen = [p for p in others if not Path(f"/proc/{p.pid}").exists()]
+        if unseen:
+            others.remove(unseen[0])
+    return [{"gpu": index, "pid": p.pid, "used_mib": (p.usedGpuMemory or 0) // 2**20} for p in others]
 
 
 def state_warnings(state: dict) -> list[str]:

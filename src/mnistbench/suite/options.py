@@ -203,4 +203,12 @@ def grid_options(config) -> grids.GridOptions:
         deterministic=get(config, "deterministic"),
         stop_at_target=get(config, "stop-at-target"),
         axes=tuple(get(config, "axis")),
+        gpu_memory_bytes=gpu_memory_bytes(),
     )
+
+
+def gpu_memory_bytes() -> int | None:
+    """The first visible GPU's total memory, or None without CUDA (torch imported only here)."""
+    import torch
+
+    return torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else None

@@ -8,7 +8,6 @@ parameters (id and marks from the case), so the grid lives in `mnistbench.cases.
 
 from __future__ import annotations
 
-import ast
 import datetime
 import os
 import platform
@@ -22,9 +21,13 @@ from mnistbench.cases.registry import DATASETS, ConfigError
 from mnistbench.results.record import config_key, make_record
 from mnistbench.results.store import ResultsFileError, finished_keys
 from mnistbench.suite import machine, options
+from mnistbench.suite.selection import case_of, refuse_xdist, select_shard, set_cublas_workspace, shard_of
 
 RESULTS_LOG = pytest.StashKey["ResultsLog"]()
 GATE_LINE = pytest.StashKey[str]()
+CONTEXT_LOST = pytest.StashKey[str]()  # the case whose error killed the CUDA context, and its message
+SELECTED = pytest.StashKey[list]()  # the case ids this session selected, in order
+CONTEXT_LOST_EXIT = 75  # sysexits' EX_TEMPFAIL: stopped by a dead CUDA context; --mb-resume carries on
 DEFAULT_FAIL_ON = ("time:+10%", "acc:-0.5pt")
 
 MARKERS = {
@@ -55,7 +58,7 @@ def pytest_configure(config):
                                 f"({smallest} images); use at most {smallest}.")
     if options.get(config, "results") and options.get(config, "resume"):
         raise pytest.UsageError("--mb-resume FILE appends to FILE; give --mb-results or --mb-resume, not both.")
-    _refuse_xdist(config)
+    refuse_xdist(config)
 
 
 # ---------------------------------------------------------------- the grid as parameters
@@ -65,10 +68,7 @@ def _params(case: Case, measurement: bool, repeats: int) -> list:
     """A measurement-only module (MEASUREMENT = True: figures, no check worth a CI minute) is slow too.
     With --mb-repeat K the same case runs K times; the mark, not the id, tells run_case which time."""
     names = case.marks + (["slow"] if measurement and "slow" not in case.marks else [])
-    marks = [getattr(pytest.mark, m) for m in names]
-    if getattr(case, "expect", "ok") == "oom":
-        marks.append(pytest.mark.xfail(reason="built to run out of GPU memory: passes only when it does",
-                                       strict=True))
+    marks = [getattr(pytest.mark, m) for m in names]  # an expect="oom" case xfails itself, on an oom record only
     if repeats == 1:
         return [pytest.param(case, id=case.id, marks=marks)]
     return [pytest.param(case, id=f"{case.id}-repeat{k}", marks=[*marks, pytest.mark.mb_repeat(k)])
@@ -94,57 +94,6 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("case", [p for c in cases if c.kind == kind for p in _params(c, measurement, repeats)])
 
 
-def case_of(item) -> Case | None:
-    callspec = getattr(item, "callspec", None)
-    case = callspec.params.get("case") if callspec else None
-    return case if isinstance(case, Case) else None
-
-
-def shard_of(config) -> tuple[int, int] | None:
-    return options.get(config, "shard") or options.shard_from_env(os.environ)
-
-
-def _xdist_on(config) -> bool:
-    return bool(getattr(config.option, "numprocesses", None)) or getattr(config.option, "dist", "no") != "no"
-
-
-def _select_shard(config, items: list) -> list:
-    """The items of this process's shard; the others are reported deselected."""
-    index, count = shard_of(config)
-    costs = {item.nodeid: (case.estimated_cpu_s() if (case := case_of(item)) else 1.0) for item in items}
-    assigned = grids.assign_shards(costs, count)
-    mine = [item for item in items if assigned[item.nodeid] == index]
-    config.hook.pytest_deselected(items=[item for item in items if assigned[item.nodeid] != index])
-    return mine
-
-
-def _refuse_xdist(config) -> None:
-    """Checked in the controlling process, before workers start: a worker can only crash. The
-    controller collects nothing, so the benchmark modules are found as their source declares them."""
-    if not _xdist_on(config) or "PYTEST_XDIST_WORKER" in os.environ:
-        return
-    for arg in config.args:
-        path = Path(arg.split("::")[0])
-        files = [path] if path.is_file() else sorted(path.rglob("test_*.py")) if path.is_dir() else []
-        if any(declares_preset(f) for f in files):
-            raise pytest.UsageError(
-                "mnistbench: benchmark cases cannot run under pytest-xdist (-n/--dist): pytest-benchmark turns "
-                "itself off under xdist, and workers sharing cores corrupt each other's timings. Run one "
-                "process per GPU or CPU set instead: --mb-shard I/N under any scheduler, or mnistbench launch.")
-
-
-def declares_preset(path: Path) -> bool:
-    """Whether a test module assigns PRESET at its top level or in a class: a benchmark module."""
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, SyntaxError):
-        return False
-    bodies = [tree.body] + [node.body for node in tree.body if isinstance(node, ast.ClassDef)]
-    return any(isinstance(target, ast.Name) and target.id == "PRESET"
-               for body in bodies for node in body if isinstance(node, ast.Assign)
-               for target in (t for t in node.targets for t in (t.elts if isinstance(t, ast.Tuple) else [t])))
-
-
 @pytest.hookimpl(trylast=True)  # after -m/-k deselection: shards split what is actually selected
 def pytest_collection_modifyitems(config, items):
     presets, resume = options.get(config, "preset"), options.get(config, "resume")
@@ -168,8 +117,11 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     if shard_of(config):
-        keep = _select_shard(config, keep)
+        keep = select_shard(config, keep)
     items[:] = keep
+    cases = [c for c in map(case_of, keep) if c is not None]
+    config.stash[SELECTED] = [c.id for c in cases]
+    set_cublas_workspace(cases, _cuda())
 
 
 def _cuda() -> bool:
@@ -308,8 +260,13 @@ def run_case(request, pytestconfig, benchmark, splits, results_log, baselines, p
             return bench.run_flops(benchmark, case, results_log)
         if case.kind == "svm":
             return bench.run_svm(benchmark, case, splits.get(case), results_log, baselines)
-        return bench.run_train(benchmark, case, splits.get(case), results_log, baselines,
-                               check_graph=options.get(pytestconfig, "check-graph"), progress=progress)
+        try:
+            return bench.run_train(benchmark, case, splits.get(case), results_log, baselines,
+                                   check_graph=options.get(pytestconfig, "check-graph"), progress=progress)
+        except bench.ContextLost as lost:  # recorded; nothing more can run on this GPU in this process
+            pytestconfig.stash[CONTEXT_LOST] = str(lost)
+            request.session.shouldstop = "the CUDA context died"
+            pytest.fail(str(lost), pytrace=False)
 
     return run
 
@@ -330,8 +287,12 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """--mb-compare BASE: the gate's verdict on this session's records; a regression fails the session."""
+    """--mb-compare BASE: the gate's verdict on this session's records; a regression fails the session.
+    A session stopped by a dead CUDA context exits CONTEXT_LOST_EXIT, which `mnistbench launch` resumes."""
     config = session.config
+    if CONTEXT_LOST in config.stash:
+        session.exitstatus = CONTEXT_LOST_EXIT
+        return
     base, log = options.get(config, "compare"), config.stash.get(RESULTS_LOG, None)
     if not base or log is None or not log.records:
         return
@@ -352,10 +313,13 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    """Warnings recorded in cases (they never fail a benchmark case), and where the records went."""
+    """Warnings recorded in cases (they never fail a benchmark case), where the records went, and after a
+    dead CUDA context the cases not run and how to resume them."""
     log = config.stash.get(RESULTS_LOG, None)
     if log is None or not log.records:
         return
+    if CONTEXT_LOST in config.stash:
+        _say_context_lost(terminalreporter, config, log)
     warned = [r for r in log.records if r.get("warnings")]
     if warned:
         terminalreporter.section("mnistbench: warnings recorded in cases")
@@ -366,3 +330,13 @@ def pytest_terminal_summary(terminalreporter, config):
     if GATE_LINE in config.stash:
         terminalreporter.write_line(config.stash[GATE_LINE] + " (details: mnistbench compare BASE "
                                     f"{log.path} --fail-on ...)")
+
+
+def _say_context_lost(terminalreporter, config, log) -> None:
+    recorded = {rec["case_id"] for rec in log.records}
+    left = [case_id for case_id in config.stash.get(SELECTED, []) if case_id not in recorded]
+    terminalreporter.section("mnistbench: the CUDA context died; the session stopped")
+    terminalreporter.write_line(config.stash[CONTEXT_LOST])
+    terminalreporter.write_line(f"{len(left)} case(s) not run: " + (", ".join(left) or "none"))
+    terminalreporter.write_line(f"Every finished case is in {log.path}. Resume with the same command and "
+                                f"--mb-resume {log.path} (mnistbench launch resumes such a shard once by itself).")

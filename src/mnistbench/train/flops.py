@@ -78,8 +78,13 @@ def _words(name: str) -> list[str]:
 
 
 def gpu_peak(device_name: str) -> Peak | None:
-    """The GPU_PEAKS entry for a CUDA device name such as 'NVIDIA H100 80GB HBM3', or None."""
+    """The GPU_PEAKS entry for a CUDA device name such as 'NVIDIA H100 80GB HBM3', or None.
+
+    A MIG slice ('NVIDIA H100 80GB HBM3 MIG 1g.10gb') has a share of the GPU's SMs that its name
+    only hints at; the whole GPU's peak would understate its MFU up to 7x, so it gets none."""
     words, best = _words(device_name), None
+    if "mig" in words:
+        return None
     for key, (tflops, source) in GPU_PEAKS.items():
         key_words = _words(key)
         if words[: len(key_words)] == key_words and (best is None or len(key_words) > len(_words(best.name))):

@@ -18,12 +18,47 @@ import torch
 from torch import nn
 
 from mnistbench.train.batches import TensorBatches
+from mnistbench.train.errors import context_lost
 from mnistbench.train.plan import sync
 from mnistbench.train.step import WARMUP_STEPS, TrainStep
 
 CHECK_GRAPH_RTOL = 1e-3  # graph vs eager weights after K steps: max |difference| / max |weight|, per tensor
 
 _FALLBACKS_WARNED: set[str] = set()  # graph-capture failures already warned about in this process
+GRAPH_MIN_TORCH = (2, 12)  # the first release whose allocator survives a failed cudaStreamEndCapture (#180395)
+SECONDARY = "operation failed due to a previous error during capture"  # capture_end's words for "see before"
+
+
+class Process:
+    """What one capture leaves for every later one in this process. After a failed capture the thread
+    may be left on the capture stream and the graph's private pool is never freed (pytorch#190308),
+    so capturing stops for the rest of the process; every warm-up shares one side stream, since
+    each new (cuBLAS handle, stream) pair keeps a workspace that empty_cache does not free."""
+
+    side_stream = None
+    off: str | None = None  # why capturing stopped, after the first failure
+    leaked_mb: float = 0.0  # memory a failed capture left allocated in its pool
+
+
+def side_stream():
+    if Process.side_stream is None:
+        Process.side_stream = torch.cuda.Stream()
+    return Process.side_stream
+
+
+def unavailable() -> str | None:
+    """Why the graph path may not run in this process, or None: too old a torch, or an earlier failure."""
+    version = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2] if part.isdigit())
+    if version < GRAPH_MIN_TORCH:
+        return (f"torch {torch.__version__} lacks the fix for a failed cudaStreamEndCapture (pytorch#180395, "
+                f"torch {'.'.join(map(str, GRAPH_MIN_TORCH))}): eager fast path")
+    if Process.off is not None:
+        return f"capture off in this process since an earlier capture failed ({Process.off})"
+    return None
+
+
+class CaptureFailed(RuntimeError):
+    """The capture or its first replay failed; the message is the root cause."""
 
 
 class GraphStep:
@@ -46,18 +81,26 @@ class GraphStep:
     def capture(self) -> None:
         """PyTorch's CUDA-graph rules, in order: warm up on a side stream, set grads to None so
         backward allocates them from the graph's pool, capture, then replay once (the first
-        replay uploads the graph: paid here, not in epoch 1)."""
-        side = torch.cuda.Stream()
+        replay uploads the graph: paid here, not in epoch 1). A warm-up step that fails is the
+        case's error, not the capture's: it raises as it is."""
+        side = side_stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(WARMUP_STEPS):  # allocations, cuDNN/cuBLAS handles, optimizer and scaler state
                 self._body()
         torch.cuda.current_stream().wait_stream(side)
         self.step.optimizer.zero_grad(set_to_none=True)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self._body()
-        graph.replay()
+        graph, before = torch.cuda.CUDAGraph(), torch.cuda.current_stream()
+        try:
+            with torch.cuda.graph(graph):
+                self._body()
+            graph.replay()
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.set_stream(before)
+            raise
+        except Exception as exc:
+            torch.cuda.set_stream(before)  # graph.__exit__ raised before it put the stream back
+            raise CaptureFailed(root_cause(exc)) from exc
         self.graph = graph
 
     def __call__(self, index: torch.Tensor) -> None:
@@ -65,22 +108,46 @@ class GraphStep:
         self.graph.replay()
 
 
+def root_cause(exc: BaseException) -> str:
+    """The first error of a failed capture: capture_end's secondary error names nothing, the one that
+    invalidated the capture sits in its context."""
+    first = exc
+    while SECONDARY in str(first) and first.__context__ is not None:
+        first = first.__context__
+    text = f"{type(first).__name__}: {(str(first).splitlines() or [''])[0]}"
+    return text if first is exc else f"{text} (then at capture end: {SECONDARY})"
+
+
 def capture(batches: TensorBatches, step: TrainStep) -> GraphStep | str:
-    """The step captured and replayed once, or why that failed (then the case runs eagerly).
-    Running out of memory is not a capture failure: the case does not fit, and is recorded so."""
+    """The step captured and replayed once, or why that failed (then the case runs eagerly, and no
+    later case of this process captures). Running out of memory, a warm-up error and an error that
+    kills the CUDA context are not capture failures: they are the case's, raised as they are."""
     graph_step = GraphStep(batches, step)
+    allocated = _allocated_mb()
     try:
         graph_step.capture()
-    except torch.cuda.OutOfMemoryError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any capture failure: run eagerly, say why
-        reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+    except CaptureFailed as exc:
+        if any(context_lost(error) for error in _chain(exc.__cause__)):
+            raise exc.__cause__ from None  # no fallback can run on a dead context
+        reason = str(exc)
+        Process.off = reason
+        Process.leaked_mb += max(0.0, _allocated_mb() - allocated)
         if reason not in _FALLBACKS_WARNED:
             _FALLBACKS_WARNED.add(reason)
             warnings.warn(f"CUDA graph capture failed ({reason}); running the eager fast path instead "
                           "(recorded as cuda_graph_fallback)", RuntimeWarning, stacklevel=2)
         return reason
     return graph_step
+
+
+def _chain(exc: BaseException | None):
+    while exc is not None:
+        yield exc
+        exc = exc.__context__
+
+
+def _allocated_mb() -> float:
+    return torch.cuda.memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
 
 
 def check_against_eager(graph_step: GraphStep, step: TrainStep, model: nn.Module, reset: Callable[[], None],

@@ -92,28 +92,40 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+CUBLAS_WORKSPACE = ":4096:8"  # the fixed cuBLAS workspace deterministic algorithms need (CUDA's documented value)
+
+
 def set_deterministic(on: bool) -> None:
     """Set for every case, on or off, so one case's choice never leaks into the next.
 
     On a GPU, runs differ without it because cuDNN picks algorithms per shape and some
     backward kernels (index_put, scatter) add with atomics in a varying order; with it,
-    cuBLAS needs a fixed workspace (CUBLAS_WORKSPACE_CONFIG), set here before first use.
+    cuBLAS needs a fixed workspace (CUBLAS_WORKSPACE_CONFIG), which it reads when it makes
+    its first handle. The plugin sets it once, before CUDA starts, when the selection holds a
+    deterministic GPU case; outside pytest it is set here if CUDA has not started yet.
     """
-    if on:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    if on and "CUBLAS_WORKSPACE_CONFIG" not in os.environ and not torch.cuda.is_initialized():
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE
     torch.use_deterministic_algorithms(on)
-    torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = on
 
 
+def cudnn_autotune(case: TrainCase, plan: Plan, device: torch.device) -> bool:
+    """cuDNN's autotuner (cudnn.benchmark): on for the fast path on a GPU, whose shapes are fixed and
+    each met in warm-up, which pays for the search outside the timed epochs; off on the classic path
+    (the write-ups' setting) and for deterministic cases (the search may pick differently each run)."""
+    return device.type == "cuda" and plan.path == "fast" and not case.deterministic
+
+
 def set_math_modes(case: TrainCase, plan: Plan, device: torch.device) -> None:
-    """Every switch that changes a GPU's arithmetic, set per case (and recorded with it).
+    """Every switch that changes a GPU's arithmetic or speed, set per case (and recorded with it).
 
     TF32: matmuls never (torch's default); cuDNN convolutions only under autocast, where
     the fp32 leftovers may use it. A case with amp off is IEEE fp32 end to end, as on a
     CPU, instead of silently running its convolutions in TF32 (torch's cuDNN default).
     """
     set_deterministic(case.deterministic)
+    torch.backends.cudnn.benchmark = cudnn_autotune(case, plan, device)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = not (device.type == "cuda" and plan.amp_dtype == "off")
 

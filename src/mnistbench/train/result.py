@@ -21,6 +21,9 @@ class TrainResult:
     warmup_time_s: float = 0.0  # the part of setup spent warming up (and capturing a graph)
     warmup_steps: int = 0  # optimizer steps run in warm-up, then undone (graph replays included)
     eval_time_s: float = 0.0  # every validation and the test pass: not in train_time_s
+    energy_j: float | None = None  # over the timed epochs (energy_source); None where the hardware does not say
+    energy_j_per_image: float | None = None  # energy_j / training images processed
+    energy_source: str | None = None  # NVML's GPU counter or RAPL's CPU package counters
     test_acc_pct: float = math.nan
     val_acc_pct: float = math.nan  # after the last epoch
     train_acc_pct: float = math.nan  # running accuracy over the last epoch
@@ -42,7 +45,8 @@ class TrainResult:
     channels_last: bool = False
     fused_optimizer: bool = False
     cuda_graph: bool = False  # the graph actually ran (false after a fallback)
-    cuda_graph_fallback: str | None = None  # why capture or its first replay failed; the eager fast path ran
+    cuda_graph_fallback: str | None = None  # why the graph did not run (a failed capture, an old torch); eager ran
+    cuda_graph_leaked_mb: float | None = None  # held by a failed capture's pool in this process (in mem_baseline_mb)
     partial_batch: str = "none"  # none | eager (the last, smaller batch ran outside the graph)
     graph_check_steps: int = 0  # --check-graph K: steps run both ways from the same start
     graph_check_max_abs: float | None = None  # largest |graph - eager| over all weights after them

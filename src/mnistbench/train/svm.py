@@ -11,9 +11,11 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
 
 from mnistbench.cases.case import SVMCase
 from mnistbench.data import Split
+from mnistbench.train.energy import EnergyMeter
 
 TRAIN_ACC_SAMPLE = 5000
 
@@ -40,6 +42,9 @@ class SVMResult:
     n_train: int = 0
     n_test: int = 0
     backend_version: str = ""
+    energy_j: float | None = None  # over the fit (energy_source: RAPL's CPU package counters); None where unreadable
+    energy_j_per_image: float | None = None  # energy_j / training images
+    energy_source: str | None = None
     features_dtype: str = np.dtype(FEATURE_DTYPE).name  # float32 in records before both backends got float64
 
     def as_fields(self) -> dict:
@@ -84,13 +89,18 @@ class SVMRun:
         svc, version = svc_class(case.backend)
         self.model = svc(kernel=case.kernel, C=case.C, degree=case.degree, gamma=case.gamma,
                          random_state=case.seed)
+        self.energy = EnergyMeter(torch.device("cpu"))
         self.result = SVMResult(n_train=len(self.y_train), n_test=len(self.y_test),
-                                backend_version=version)
+                                backend_version=version, energy_source=self.energy.source)
 
     def fit(self) -> None:
+        mark = self.energy.start()
         t0 = time.perf_counter()
         self.model.fit(self.x_train, self.y_train)
         self.result.fit_time_ms = 1000 * (time.perf_counter() - t0)
+        joules = self.energy.stop(mark)
+        if joules is not None:
+            self.result.energy_j, self.result.energy_j_per_image = joules, joules / len(self.y_train)
 
     def finish(self) -> SVMResult:
         r = self.result

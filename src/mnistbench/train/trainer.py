@@ -37,6 +37,7 @@ from mnistbench.cases.case import TrainCase
 from mnistbench.data import Split
 from mnistbench.train import flops, graph
 from mnistbench.train.batches import TensorBatches, classic_loader, to_input
+from mnistbench.train.energy import EnergyMeter
 from mnistbench.train.models import build_model
 from mnistbench.train.plan import (
     AMP_DTYPES,
@@ -79,6 +80,9 @@ class Trainer:
         self.device = resolve_device(case)
         self.peak_memory = PeakMemory(self.device)  # before anything of this case is allocated
         self.plan = plan_for(case, self.device)
+        no_graph = graph.unavailable() if self.plan.cuda_graph else None
+        if no_graph:
+            self.plan = dataclasses.replace(self.plan, cuda_graph=False)
         self.split = split.limited(case.train_limit, case.eval_limit, case.split_seed)
         set_math_modes(case, self.plan, self.device)
         memory_format = torch.channels_last if self.plan.channels_last else torch.contiguous_format
@@ -97,8 +101,10 @@ class Trainer:
             plan_loader=self.plan.loader, amp_dtype=self.plan.amp_dtype,
             channels_last=self.plan.channels_last, fused_optimizer=self.plan.fused_optimizer,
             cuda_graph=self.plan.cuda_graph, device_name=device_name(self.device),
-            **self.split.sizes, **flops.count(case.model, case.stem, case.image_size), **self._gpu_fields(),
+            **self.split.sizes, **self._gpu_fields(),
         )
+        self.energy = EnergyMeter(self.device)
+        self.result.energy_source, self.result.cuda_graph_fallback = self.energy.source, no_graph
         self.graph_step = None
         cold = self._cold_state()
         self.result.warmup_time_s = self._warm_up(cold)
@@ -204,14 +210,21 @@ class Trainer:
 
     def train_epoch(self) -> None:
         """One pass over the training split: the timed region. Raises Diverged on a NaN loss."""
-        epoch, t0 = self.result.epochs_done + 1, time.perf_counter()
         self.stats.reset()
+        mark = self.energy.start()  # outside the timed region, as is its stop
+        epoch, t0 = self.result.epochs_done + 1, time.perf_counter()
         if self.graph_step is not None:
             self._graph_epoch(epoch, t0)
         else:
             self._eager_epoch(epoch, t0)
         sync(self.device)
-        self._end_epoch(epoch, t0, time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        self._add_energy(self.energy.stop(mark))
+        self._end_epoch(epoch, t0, elapsed)
+
+    def _add_energy(self, joules: float | None) -> None:
+        if joules is not None:
+            self.result.energy_j = (self.result.energy_j or 0.0) + joules
 
     def _eager_epoch(self, epoch: int, t0: float) -> None:
         """Every batch through the eager step. On a CPU the loss is read each step, which costs
@@ -286,7 +299,13 @@ class Trainer:
         return self.case.stop_at_target and r.epochs_to_target is not None and r.epochs_done < self.case.epochs
 
     def _finish_record(self) -> None:
+        """The figures made from the epochs. FLOPs are counted here, on the CPU, not at setup: a case
+        that fails first (the one built to run out of GPU memory) never traces its huge input."""
         r = self.result
+        counts = flops.count(self.case.model, self.case.stem, self.case.image_size)
+        r.gmacs_fvcore, r.params_m = counts["gmacs_fvcore"], counts["params_m"]
+        if r.energy_j is not None and r.epochs_done:
+            r.energy_j_per_image = r.energy_j / (len(self.split.y_train) * r.epochs_done)
         images = len(self.split.y_train) * r.epochs_done
         r.images_per_s = images / r.train_time_s if r.train_time_s > 0 else 0.0
         if r.epoch_time_s:
@@ -301,6 +320,8 @@ class Trainer:
                 setattr(r, name.replace("epoch_", "", 1), values[-1])
         for name, value in self.peak_memory.fields().items():
             setattr(r, name, value)
+        if graph.Process.leaked_mb:
+            r.cuda_graph_leaked_mb = graph.Process.leaked_mb
 
     def finish(self) -> TrainResult:
         """Validate the last epoch if not yet done, test once, and complete the record."""
