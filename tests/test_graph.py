@@ -82,6 +82,17 @@ def test_graph_path_equals_the_eager_step_bitwise(mnist, monkeypatch, optimizer)
     _assert_same_state(graph, eager)
 
 
+def test_graph_path_under_autocast_equals_the_eager_step_bitwise(mnist, monkeypatch):
+    """Autocast stays on under capture (bf16, which a CPU runs fast), with its weight-cast cache off:
+    the shim refuses a capture with the cache on, as a graph would keep stale casts."""
+    case = TrainCase(**SMALL, optimizer="adam", amp="bf16")
+    eager = _run(case, mnist)
+    CudaShim(monkeypatch).graph_plan(monkeypatch)
+    graph = _run(case, mnist)
+    assert graph.result.cuda_graph and graph.result.amp_dtype == "bf16" and graph.result.cuda_graph_fallback is None
+    _assert_same_state(graph, eager)
+
+
 def test_graph_path_with_grad_scaler_skips_the_same_updates(mnist, monkeypatch, scaler_without_fp16):
     """fp16 is captured too (GradScaler hands the fused optimizer found_inf on the device); a
     scale of 2^127 overflows the first steps, which both paths must skip alike."""
