@@ -20,7 +20,8 @@ from fixtures.records import (
 from mnistbench.report.group import device_name, speedup_pairs, summaries
 from mnistbench.report.markdown import format_cell, lift_constants, render_markdown, write_csv
 from mnistbench.report.provenance import failed_table
-from mnistbench.report.sections import q2_blocks, report_blocks
+from mnistbench.report.sections import CHOSEN, chosen, q2_blocks, report_blocks
+from mnistbench.report.tables_svm import best_svm_table
 from mnistbench.report.tables_train import (
     best_train_table,
     flops_table,
@@ -96,8 +97,8 @@ def test_columns_every_row_shares_are_said_once_above_the_table(cpu):
 def test_best_table_keeps_what_identifies_a_row_and_what_varies(cpu, gpu):
     rows = summaries(ok(cpu + gpu, "train"))
     shared, shown = lift_constants(best_train_table(rows, ["dataset", "model"], "b", "b"))
-    assert shown.headers == ["dataset", "model", "optimizer", "train limit", "test acc (%)", "train time (s)",
-                             "val acc (%)"]
+    assert shown.headers == ["dataset", "model", "optimizer", "train limit", "val acc (%), chosen by", "test acc (%)",
+                             "train time (s)"]
     assert dict(shared) == {"preset": "smoke", "stem": "imagenet", "image size (px)": 28, "batch": 16,
                             "lr": 0.001, "epochs": 1, "pin_memory": True, "amp": "auto", "path": "classic",
                             "loader": "dataloader", "device": "cuda", "hardware": GPU_NAME, "split": "pooled"}
@@ -121,9 +122,27 @@ def test_best_table_shows_time_to_target_only_when_recorded(cpu):
     for rec in every(cpu, **R18_SGD):
         rec.update(target_val_acc_pct=90.0, epochs_to_target=1, time_to_target_s=rec["train_time_s"])
     table = best_train_table(summaries(ok(cpu, "train")), ["dataset"], "b", "b")
-    assert table.headers[-3:] == ["val acc (%)", "epochs to target", "time to target (s)"]
+    assert table.headers[-3:] == ["train time (s)", "epochs to target", "time to target (s)"]
     mnist = one(table.as_dicts(), dataset="MNIST")
     assert mnist["val target (%)"] == 90.0 and mnist["epochs to target"] == Stat(1.0, 0.0, 3, ".1f")
+
+
+def test_the_best_configuration_is_chosen_by_validation_and_reported_by_test_accuracy(cpu):
+    """The fixture's two MNIST ResNet-18 configurations, made to disagree: sgd best on test, adam on val."""
+    records = [dict(r) for r in ok(cpu, "train") if r["dataset"] == "MNIST" and r["model"] == "resnet18"]
+    for rec in records:
+        high_test = rec["optimizer"] == "sgd"
+        rec.update(test_acc_pct=95.0 if high_test else 90.0, val_acc_pct=88.0 if high_test else 93.0)
+    (row,) = best_train_table(summaries(records), ["dataset"], "b", "b").as_dicts()
+    assert row["optimizer"] == "adam"  # the validation-best, not the test-best
+    assert row["val acc (%), chosen by"].mean == 93.0 and row["test acc (%)"].mean == 90.0
+
+
+def test_no_best_is_chosen_among_runs_without_a_validation_accuracy(cpu):
+    svm = [{k: v for k, v in r.items() if k != "val_acc_pct"} for r in ok(cpu, "svm")]
+    assert best_train_table(summaries(svm), ["dataset"], "b", "b").rows == []
+    assert chosen(best_svm_table(summaries(svm), "b", "Preset smoke: best" + CHOSEN)).startswith(
+        "Preset smoke: best: none chosen, since no run recorded a validation accuracy")
 
 
 def seeds_reaching_target(seconds: list[float | None]) -> list[dict]:

@@ -35,6 +35,7 @@ BEST_TRAIN = ["preset", "dataset", "model", "stem", "image_size", "batch_size", 
               "pin_memory", "amp", "path", "loader", "device", "hardware", "split", "train_limit"]
 TARGET_METRICS = {"epochs_to_target": "epochs to target", "time_to_target_s": "time to target (s)"}
 SPEEDUP_LEAD = ["dataset", "model", "batch_size", "optimizer", "lr"]
+CHOSEN_BY = "val acc (%), chosen by"  # group.best picks on validation; the test accuracy beside it is reported
 
 
 def model_table(rows: list[dict], name: str, title: str, lead: list[str], fixed: Iterable[str],
@@ -65,9 +66,9 @@ def best_train_table(rows: list[dict], by: list[str], name: str, title: str) -> 
     """The winners per value of `by`; time-to-target columns (and the target) when any run reached one."""
     targets = [m for m in TARGET_METRICS if any(r.get(m) for r in rows)]
     columns = BEST_TRAIN + (["target_val_acc_pct"] if targets else [])
-    headers = ([column_label(c) for c in columns] + ["test acc (%)", "train time (s)", "val acc (%)"]
+    headers = ([column_label(c) for c in columns] + [CHOSEN_BY, "test acc (%)", "train time (s)"]
                + [TARGET_METRICS[m] for m in targets])
-    body = [[display(c, r.get(c)) for c in columns] + [r["test_acc_pct"], r["train_time_s"], r["val_acc_pct"]]
+    body = [[display(c, r.get(c)) for c in columns] + [r["val_acc_pct"], r["test_acc_pct"], r["train_time_s"]]
             + [r.get(m) for m in targets] for r in best(rows, by)]
     return Table(name, title, headers, body, _labels([c for c in columns if c not in by]))
 

@@ -36,10 +36,12 @@ class SVMResult:
     fit_time_ms: float = 0.0
     predict_time_ms: float = 0.0  # test set only
     test_acc_pct: float = float("nan")
+    val_acc_pct: float = float("nan")  # on the validation split: what a best configuration is chosen by
     train_acc_pct: float = float("nan")  # on train_acc_n training images
     train_acc_n: int = 0
     n_support: int = 0
     n_train: int = 0
+    n_val: int = 0
     n_test: int = 0
     backend_version: str = ""
     energy_j: float | None = None  # over the fit (energy_source: RAPL's CPU package counters); None where unreadable
@@ -81,16 +83,18 @@ class SVMRun:
         part = split.limited(case.train_limit, case.eval_limit, case.split_seed)
         self.x_train, self.y_train = features(part.x_train), part.y_train.numpy()
         self.x_test, self.y_test = features(part.x_test), part.y_test.numpy()
+        self.x_val, self.y_val = features(part.x_val), part.y_val.numpy()
         if case.scale:
             from sklearn.preprocessing import StandardScaler
 
             scaler = StandardScaler().fit(self.x_train)
             self.x_train, self.x_test = scaler.transform(self.x_train), scaler.transform(self.x_test)
+            self.x_val = scaler.transform(self.x_val)
         svc, version = svc_class(case.backend)
         self.model = svc(kernel=case.kernel, C=case.C, degree=case.degree, gamma=case.gamma,
                          random_state=case.seed)
         self.energy = EnergyMeter(torch.device("cpu"))
-        self.result = SVMResult(n_train=len(self.y_train), n_test=len(self.y_test),
+        self.result = SVMResult(n_train=len(self.y_train), n_val=len(self.y_val), n_test=len(self.y_test),
                                 backend_version=version, energy_source=self.energy.source)
 
     def fit(self) -> None:
@@ -108,6 +112,7 @@ class SVMRun:
         predicted = self.model.predict(self.x_test)
         r.predict_time_ms = 1000 * (time.perf_counter() - t0)
         r.test_acc_pct = 100.0 * float(np.mean(predicted == self.y_test))
+        r.val_acc_pct = 100.0 * float(np.mean(self.model.predict(self.x_val) == self.y_val))
         sample = min(TRAIN_ACC_SAMPLE, len(self.y_train))
         r.train_acc_n = sample
         r.train_acc_pct = 100.0 * float(np.mean(self.model.predict(self.x_train[:sample]) == self.y_train[:sample]))
