@@ -28,35 +28,37 @@ MISSING_RESUME = ("--mb-resume {path}: no such file, so there is nothing to resu
                   "give --mb-results {path}")
 
 
+def _offline(config) -> bool:
+    """data.offline_by_default's rule, without importing torch into every pytest session's start."""
+    env = os.environ.get("MNISTBENCH_OFFLINE", "")
+    return bool(options.get(config, "offline")) or env not in ("", "0", "false", "no")
+
+
 def _problems(config) -> list[str]:
-    """(option, path, why) for every path option given that cannot be used."""
-    get = lambda name: options.get(config, name)  # noqa: E731
+    """'OPTION PATH: why' for every path option given that cannot be used."""
+    may_create = not _offline(config)  # the datasets' folder is made by a download, never offline
     checks = [
-        ("--mb-results", get("results"), paths.file_to_write),
-        ("--mb-cache-dir", get("cache-dir"), paths.folder_to_write),
-        ("--mb-noise", get("noise"), paths.input_to_read),
-        ("--mb-compare", get("compare"), paths.input_to_read),
+        ("--mb-results", options.get(config, "results"), paths.file_to_write),
+        ("--mb-resume", options.get(config, "resume"),
+         lambda p: paths.input_to_read(p, folder_too=False) or paths.file_to_write(p)),
+        ("--mb-cache-dir", options.get(config, "cache-dir"), paths.folder_to_write),
+        ("--mb-data-dir", options.get(config, "data-dir"), lambda p: paths.folder_to_read(p, may_create=may_create)),
+        ("--mb-noise", options.get(config, "noise"), paths.input_to_read),
+        ("--mb-compare", options.get(config, "compare"), paths.input_to_read),
         ("--benchmark-json", config.getoption("benchmark_json", None), paths.file_to_write),
     ]
-    if get("data-dir"):
-        may_create = not (get("offline") or os.environ.get("MNISTBENCH_OFFLINE", "") not in ("", "0", "false", "no"))
-        checks.append(("--mb-data-dir", get("data-dir"),
-                       lambda p: paths.folder_to_read(p, may_create=may_create)))
-    found = [f"{name} {path}: {why}" for name, path, check in checks if path and (why := check(path))]
-    resume = get("resume")
-    if resume and not Path(resume).exists():
-        found.append(MISSING_RESUME.format(path=resume))
-    elif resume and (why := paths.input_to_read(resume, folder_too=False) or paths.file_to_write(resume)):
-        found.append(f"--mb-resume {resume}: {why}")
-    return found
+    return [f"{name} {path}: {why}" for name, path, check in checks if path and (why := check(path))]
 
 
 def check_paths(config) -> None:
-    """A usage error naming each path option that cannot be used, before anything is collected."""
+    """A usage error naming each path option that cannot be used, before anything is collected. A
+    --mb-resume FILE that does not exist says how to start one: a typo must not rerun a whole grid."""
+    resume = options.get(config, "resume")
+    if resume and not Path(resume).exists():
+        raise pytest.UsageError(MISSING_RESUME.format(path=resume))
     found = _problems(config)
     if found:
-        raise pytest.UsageError("\n".join(found) + ("\n(fix the path, or leave the option out for its default)"
-                                                    if not found[0].startswith("--mb-resume") else ""))
+        raise pytest.UsageError("\n".join(found) + "\nGive a path that can be used, or leave the option out.")
 
 
 def results_path(config) -> Path:
