@@ -18,7 +18,7 @@ from mnistbench.report.compare import compare_blocks, run_gate, write_compare
 from mnistbench.report.history import history_blocks, write_history
 from mnistbench.report.markdown import render_markdown
 from mnistbench.report.sections import write_report
-from mnistbench.results import gate
+from mnistbench.results import gate, paths
 from mnistbench.results.load import ReportInputError, load
 
 
@@ -44,6 +44,13 @@ def guarded(command):
     return run
 
 
+def _check_out(out: Path | None) -> None:
+    """The output folder, checked before any input is read: an unwritable one is one line, at once."""
+    why = out and paths.folder_to_write(out)
+    if why:
+        raise OSError(f"--out {out}: {why}")
+
+
 @guarded
 def report_main(argv: list[str]) -> int:
     """Tables (Markdown + CSV) and plots (PNG) from runs."""
@@ -57,6 +64,7 @@ def report_main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=Path("reports/report"), metavar="DIR",
                         help="folder for report.md, its CSVs and PNGs (default: reports/report)")
     args = parser.parse_args(argv)
+    _check_out(args.out)
     print(write_report(load(args.files), args.out))
     return 0
 
@@ -89,6 +97,7 @@ def compare_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if (args.alpha != gate.DEFAULT_ALPHA or args.across_machines) and not args.fail_on:
         parser.error("--alpha and --across-machines set the gate: give --fail-on too")
+    _check_out(args.out)
     a, b = load([args.a]), load([args.b])
     noise = load([args.noise]) if args.noise else None
     gated = run_gate(a, b, args.fail_on, args.alpha, noise, args.across_machines) if args.fail_on else None
@@ -133,6 +142,7 @@ def history_main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, metavar="DIR", help="also write history.md and a CSV per table here "
                                                                   "(default: print only)")
     args = parser.parse_args(argv)
+    _check_out(args.out)
     records = load(args.files)
     if args.out:
         path, text = write_history(records, args.out)

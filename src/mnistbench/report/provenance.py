@@ -11,7 +11,7 @@ from mnistbench.report.group import Table, sort_rows
 from mnistbench.results.load import KINDS
 from mnistbench.results.record import BACKFILL, not_ok
 from mnistbench.results.stats import hashable
-from mnistbench.suite.machine import slowdowns
+from mnistbench.suite.machine import changes, slowdowns
 
 # (machine fact, header); machine.py records them once per session
 MACHINE_COLUMNS = [("node", "node"), ("cpu_model", "CPU"), ("cpu_count", "cores"),
@@ -112,6 +112,18 @@ def _slowed(rec: dict) -> str:
     return (f"{rec['case_id']} ({', '.join(events)}; SM {before.get('sm_clock_mhz', '?')}→"
             f"{after.get('sm_clock_mhz', '?')} MHz, {before.get('temperature_c', '?')}→"
             f"{after.get('temperature_c', '?')} °C, {after.get('power_w', '?')} W)")
+
+
+def machine_change_notes(records: list[dict]) -> list[str]:
+    """Cases under which the machine changed (the machine check at their start and end differ: another
+    process began or stopped computing on our cores or GPU): their times may not compare with the rest."""
+    changed = [(r, said) for r in records if r.get("machine_start") is not None and r.get("machine_end") is not None
+               and (said := changes(r["machine_start"], r["machine_end"]))]
+    if not changed:
+        return []
+    listed = "; ".join(f"{r['case_id']} ({', '.join(said)})" for r, said in changed[:10])
+    return [f"The machine changed under {len(changed)} case(s) (its check at their start and end differ), so "
+            f"their times may not compare with the others': {listed}" + ("; ..." if len(changed) > 10 else "") + "."]
 
 
 def failed_table(records: Iterable[dict]) -> Table:

@@ -21,6 +21,7 @@ from mnistbench.report.provenance import (
     failed_table,
     gpu_state_notes,
     inputs_table,
+    machine_change_notes,
     machines_table,
     schema_notes,
 )
@@ -75,7 +76,7 @@ def report_blocks(records: list[dict]) -> list:
 
 
 def provenance_blocks(records: list[dict]) -> list:
-    notes = [CELLS, *schema_notes(records), *gpu_state_notes(records)]
+    notes = [CELLS, *schema_notes(records), *gpu_state_notes(records), *machine_change_notes(records)]
     return ["## Where these numbers come from", inputs_table(records), machines_table(records),
             data_table(records), "\n\n".join(f"- {n}" for n in notes)]
 

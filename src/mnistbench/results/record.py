@@ -19,7 +19,7 @@ from mnistbench.results.measures import unit_time_s
 from mnistbench.results.stats import hashable
 
 SCHEMA = "mnistbench.result/1"
-STATUSES = ("ok", "below_floor", "diverged", "oom", "error")
+STATUSES = ("ok", "below_floor", "diverged", "oom", "error", "interrupted")  # interrupted: Ctrl-C or SIGTERM
 
 # Case fields added after runs were recorded whose default is NOT what those runs did:
 # field -> (the value every older record had, why). A new field whose default is the old

@@ -8,7 +8,9 @@ session keeps every finished case.
 
 Every case ends with a record, whatever happens to it: ok, below_floor, diverged, oom, or
 error (a cuDNN or cuBLAS failure, torch.AcceleratorError, a failed --check-graph, a bug);
-then a case that is not ok fails, and the grid goes on. Warnings raised during a case go
+then a case that is not ok fails, and the grid goes on. A Ctrl-C or SIGTERM is recorded as
+`interrupted` with the epochs that finished, then stops the session; a record that cannot
+be written (the disk is full) stops it at once, with one message naming the file. Warnings raised during a case go
 into its record (`warnings`) instead of failing it: one new torch warning on an untested
 GPU must not cost a grid. Between training cases the trainer lets go of its tensors and
 the allocator's cache is emptied, so no case's memory or CUDA graph counts against the next.
@@ -28,8 +30,9 @@ import torch
 
 from mnistbench.cases.floors import floor_for
 from mnistbench.cases.grids import about
+from mnistbench.results import interrupts
 from mnistbench.results.record import make_record, twin_fields, twin_key, twin_of
-from mnistbench.results.store import ResultsLog
+from mnistbench.results.store import ResultsFileError, ResultsLog
 from mnistbench.suite.machine import gpu_state
 from mnistbench.train import flops
 from mnistbench.train.errors import classify
@@ -147,7 +150,7 @@ class ContextLost(Exception):
 class Failure:
     """How a case that did not finish training ended: what its record says instead of a result."""
 
-    status: str  # diverged | oom | error
+    status: str  # diverged | oom | error | interrupted
     message: str
     partial: TrainResult | None  # what was measured before it ended
     context_lost: bool = False  # a sticky CUDA error: nothing more can run in this process
@@ -163,6 +166,10 @@ def _train(benchmark, case, split, check_graph: int, progress) -> TrainResult | 
         return trainer.finish()
     except Diverged as exc:
         return Failure("diverged", str(exc), exc.partial)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (interrupts.handler): recorded, then raised again
+        done = trainer.result.epochs_done if trainer else 0
+        return Failure("interrupted", f"stopped by {str(exc) or 'Ctrl-C'} after {done} of {case.epochs} epoch(s)",
+                       trainer.result if trainer else None)
     except Exception as exc:  # noqa: BLE001 - cuDNN/cuBLAS failures, AcceleratorError, bugs: recorded, then failed
         status, lost = classify(exc)
         message = _first_line(exc) if status == "oom" else f"{type(exc).__name__}: {_first_line(exc)}"
@@ -173,32 +180,47 @@ def _train(benchmark, case, split, check_graph: int, progress) -> TrainResult | 
 
 
 def run_train(benchmark, case, split, log: ResultsLog | None = None, baselines: dict | None = None, *,
-              check_graph: int = 0, progress=None) -> dict:
+              check_graph: int = 0, progress=None, watch=None) -> dict:
     """Train one case under pytest-benchmark and record it. `check_graph`: K steps with and
-    without the CUDA graph first (0 = off); `progress(line)`: called after each epoch's validation.
-    A case built to run out of memory (expect="oom") passes, as an expected failure, only when its
-    record says oom; a case whose error killed the CUDA context raises ContextLost once recorded."""
+    without the CUDA graph first (0 = off); `progress(line)`: called after each epoch's validation;
+    `watch`: the machine check, recorded at the case's start and end (machine.CaseWatch). A case built
+    to run out of memory (expect="oom") passes, as an expected failure, only when its record says oom;
+    a case whose error killed the CUDA context raises ContextLost once recorded."""
     _no_profiling(benchmark)
-    before = _gpu_state(case)
+    before, start = _gpu_state(case), watch.start() if watch else None
     with recorded_warnings() as caught:
         outcome = _train(benchmark, case, split, check_graph, progress)
     lost = isinstance(outcome, Failure) and outcome.context_lost
-    free_memory(cuda=not lost)  # after the except clauses: only now is the failed step's memory unreferenced
-    gpu = {"gpu_before": before, "gpu_after": _gpu_state(case)} if before else {}
-    if isinstance(outcome, Failure):
-        message = _oom_message(case, outcome.message) if outcome.status == "oom" else outcome.message
-        _finish(benchmark, log, make_record(case, outcome.partial, outcome.status, message, warnings=caught, **gpu))
-        if lost:
-            raise ContextLost(f"{case.id}: {message}")
-        if case.expect == "oom" and outcome.status == "oom":
-            pytest.xfail(f"{case.id}: ran out of memory, as built to: {message}")
-        pytest.fail(f"{case.id}: {message}", pytrace=False)
-    if case.expect == "oom":
-        rec = make_record(case, outcome, "error", "built to run out of GPU memory, but it finished: the case is "
-                          "too small for this GPU", warnings=caught, **gpu)
-        _finish(benchmark, log, rec)
-        pytest.fail(f"{case.id}: {rec['message']}", pytrace=False)
-    return _judge(benchmark, log, case, outcome, baselines, caught, gpu)
+    with interrupts.held():  # the case's record is made and written whole, even under Ctrl-C or SIGTERM
+        free_memory(cuda=not lost)  # after the except clauses: only now is the failed step's memory unreferenced
+        extra = {"gpu_before": before, "gpu_after": _gpu_state(case)} if before else {}
+        extra.update(_watched(start, watch))
+        if not isinstance(outcome, Failure) and case.expect != "oom":
+            return _judge(benchmark, log, case, outcome, baselines, caught, extra)
+        if isinstance(outcome, Failure):
+            status, partial = outcome.status, outcome.partial
+            message = _oom_message(case, outcome.message) if status == "oom" else outcome.message
+        else:
+            status, partial = "error", outcome
+            message = "built to run out of GPU memory, but it finished: the case is too small for this GPU"
+        _finish(benchmark, log, make_record(case, partial, status, message, warnings=caught, **extra))
+    _fail(case, status, message, lost)
+
+
+def _watched(start: dict | None, watch) -> dict:
+    return {"machine_start": start, "machine_end": watch.end()} if watch else {}
+
+
+def _fail(case, status: str, message: str, lost: bool = False):
+    """A case that is not ok fails: an interrupted one stops the session, as the interrupt would have; one
+    that killed the CUDA context stops it too (ContextLost); the case built to run out of memory xfails."""
+    if status == "interrupted":
+        raise KeyboardInterrupt(message)
+    if lost:
+        raise ContextLost(f"{case.id}: {message}")
+    if case.expect == "oom" and status == "oom":
+        pytest.xfail(f"{case.id}: ran out of memory, as built to: {message}")
+    pytest.fail(f"{case.id}: {message}", pytrace=False)
 
 
 def _gpu_state(case) -> dict:
@@ -208,8 +230,10 @@ def _gpu_state(case) -> dict:
     return gpu_state(torch.cuda.current_device())
 
 
-def run_svm(benchmark, case, split, log: ResultsLog | None = None, baselines: dict | None = None) -> dict:
+def run_svm(benchmark, case, split, log: ResultsLog | None = None, baselines: dict | None = None, *,
+            watch=None) -> dict:
     _no_profiling(benchmark)
+    start = watch.start() if watch else None
     with recorded_warnings() as caught:
         try:
             run = SVMRun(case, split)
@@ -217,14 +241,17 @@ def run_svm(benchmark, case, split, log: ResultsLog | None = None, baselines: di
             pytest.skip(str(exc))
         try:
             _time_rounds(benchmark, run.fit, lambda: None, 1)
-            result = run.finish()
+            result, status = run.finish(), "ok"
+        except KeyboardInterrupt as exc:  # recorded, then raised again
+            result, status, message = None, "interrupted", f"stopped by {str(exc) or 'Ctrl-C'} during the fit"
         except Exception as exc:  # noqa: BLE001 - recorded, then the case fails
-            message = f"{type(exc).__name__}: {_first_line(exc)}"
-            result = None
-    if result is None:
-        _finish(benchmark, log, make_record(case, None, "error", message, warnings=caught))
-        pytest.fail(f"{case.id}: {message}", pytrace=False)
-    return _judge(benchmark, log, case, result, baselines, caught)
+            result, status, message = None, "error", f"{type(exc).__name__}: {_first_line(exc)}"
+    with interrupts.held():
+        extra = _watched(start, watch)
+        if result is not None:
+            return _judge(benchmark, log, case, result, baselines, caught, extra)
+        _finish(benchmark, log, make_record(case, None, status, message, warnings=caught, **extra))
+    _fail(case, status, message)
 
 
 def run_flops(benchmark, case, log: ResultsLog | None = None) -> dict:
@@ -277,7 +304,12 @@ def _judge(benchmark, log, case, result, baselines: dict | None, caught: list[st
 
 def _finish(benchmark, log, rec: dict) -> None:
     """The record into extra_info, and extra_info whole into the results file: what the plugin
-    stamped there first (shard, node, repeat) lands in both."""
+    stamped there first (shard, node, repeat) lands in both. A record that cannot be written
+    (the disk is full) stops the session: every later case would be lost the same way."""
     benchmark.extra_info.update(rec)
-    if log is not None:
+    if log is None:
+        return
+    try:
         log.append(dict(benchmark.extra_info))
+    except ResultsFileError as exc:
+        pytest.exit(f"mnistbench: {exc}", returncode=pytest.ExitCode.INTERRUPTED)

@@ -13,6 +13,7 @@ import functools
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
 
 import mnistbench
@@ -211,8 +212,6 @@ def _cpu_ticks() -> dict[int, tuple[str, int]]:
 
 def busy_processes(sample_s: float = 0.5) -> list[dict]:
     """Other processes that used a noticeable share of a core during `sample_s`, on our cores."""
-    import time
-
     if not Path("/proc/self/stat").exists():
         return []
     ours, mine = _our_cpus(), _ancestors()
@@ -295,3 +294,52 @@ def state_warnings(state: dict) -> list[str]:
     for proc in state.get("gpu_processes", []):
         warnings.append(f"process {proc['pid']} is computing on GPU {proc['gpu']} ({proc['used_mib']} MiB).")
     return warnings
+
+
+# ---------------------------------------------------------------- the machine's state under each case
+
+
+CASE_SAMPLE_S = 0.1  # a case's start and end are sampled this long: 10 clock ticks, enough for a busy core
+FRESH_S = 5.0  # a sample this recent (the previous case's end, the session's check) is the next case's start
+
+
+def case_state(sample_s: float = CASE_SAMPLE_S) -> dict:
+    """What the machine check sees, in short: other busy processes on our cores, other GPU processes."""
+    return {"busy_processes": busy_processes(sample_s), "gpu_processes": _gpu_processes()}
+
+
+class CaseWatch:
+    """The machine check at each case's start and end, for the record: a process that starts computing
+    on our cores halfway through a grid shows in the cases it overlapped, not only in the session's
+    check before the first. A case's start reuses the previous case's end when it is at most FRESH_S
+    old, so back-to-back cases cost one short sample each."""
+
+    def __init__(self):
+        self._last: tuple[float, dict] | None = None
+
+    def start(self) -> dict:
+        if self._last and time.monotonic() - self._last[0] <= FRESH_S:
+            return self._last[1]
+        return self.end()
+
+    def end(self) -> dict:
+        state = case_state()
+        self._last = (time.monotonic(), state)
+        return state
+
+
+def changes(start: dict, end: dict) -> list[str]:
+    """How the machine differed between a case's start and end, in words; [] when it did not."""
+    said = []
+    for key, what in (("busy_processes", "on our cores"), ("gpu_processes", "on the GPU")):
+        before = {p["pid"]: p for p in start.get(key) or []}
+        after = {p["pid"]: p for p in end.get(key) or []}
+        said += [f"process {pid} ({_who(p)}) started computing {what}" for pid, p in after.items() if pid not in before]
+        said += [f"process {pid} ({_who(p)}) stopped computing {what}" for pid, p in before.items() if pid not in after]
+    return said
+
+
+def _who(proc: dict) -> str:
+    if "core_share" in proc:
+        return f"{proc.get('command', '?')}, {proc['core_share']:.0%} of a core"
+    return f"{proc.get('used_mib', '?')} MiB on GPU {proc.get('gpu', '?')}"

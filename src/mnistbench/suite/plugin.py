@@ -8,9 +8,9 @@ parameters (id and marks from the case), so the grid lives in `mnistbench.cases.
 
 from __future__ import annotations
 
-import datetime
 import os
 import platform
+import warnings
 from pathlib import Path
 
 import pytest
@@ -18,9 +18,8 @@ import pytest
 from mnistbench.cases import grids
 from mnistbench.cases.case import Case, TrainCase
 from mnistbench.cases.registry import DATASETS, ConfigError
-from mnistbench.results.record import config_key, make_record
-from mnistbench.results.store import ResultsFileError, finished_keys
-from mnistbench.suite import machine, options
+from mnistbench.results.record import config_key, make_record, ok
+from mnistbench.suite import guard, machine, options
 from mnistbench.suite.selection import case_of, refuse_xdist, select_shard, set_cublas_workspace, shard_of
 
 RESULTS_LOG = pytest.StashKey["ResultsLog"]()
@@ -58,6 +57,7 @@ def pytest_configure(config):
                                 f"({smallest} images); use at most {smallest}.")
     if options.get(config, "results") and options.get(config, "resume"):
         raise pytest.UsageError("--mb-resume FILE appends to FILE; give --mb-results or --mb-resume, not both.")
+    guard.check_paths(config)
     refuse_xdist(config)
 
 
@@ -97,10 +97,8 @@ def pytest_generate_tests(metafunc):
 @pytest.hookimpl(trylast=True)  # after -m/-k deselection: shards split what is actually selected
 def pytest_collection_modifyitems(config, items):
     presets, resume = options.get(config, "preset"), options.get(config, "resume")
-    try:
-        done = finished_keys(resume) if resume else set()
-    except ResultsFileError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    earlier = guard.earlier_records(config)
+    done = {config_key(r) for r in ok(earlier)} if resume else set()
     keep, dropped = [], []
     for item in items:
         case = case_of(item)
@@ -121,7 +119,9 @@ def pytest_collection_modifyitems(config, items):
     items[:] = keep
     cases = [c for c in map(case_of, keep) if c is not None]
     config.stash[SELECTED] = [c.id for c in cases]
-    set_cublas_workspace(cases, _cuda())
+    set_cublas_workspace(cases, _cuda())  # before the machine facts are read: they record it
+    if cases and not config.getoption("collectonly"):
+        config.stash[RESULTS_LOG] = guard.open_results(config, machine.session_facts())
 
 
 def _cuda() -> bool:
@@ -140,7 +140,7 @@ def _no_cuda_reason() -> str:
 def pytest_report_collectionfinish(config, start_path, items):
     """Before a long run: how many cases per device, and about how long on a 2-core CPU."""
     cases = [c for c in map(case_of, items) if c is not None]
-    lines = grids.estimate_lines(cases, _cuda())
+    lines = config.stash.get(guard.NOTES, []) + grids.estimate_lines(cases, _cuda())
     shard = shard_of(config)
     if shard:
         lines.insert(0, f"mnistbench: shard {shard[0]}/{shard[1]}")
@@ -204,15 +204,10 @@ def baselines() -> dict:
 
 @pytest.fixture(scope="session")
 def results_log(pytestconfig):
-    from mnistbench.results.store import ResultsLog
-
-    path = options.get(pytestconfig, "resume") or options.get(pytestconfig, "results")
-    if not path:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = Path(pytestconfig.rootpath) / "reports" / f"results-{stamp}.jsonl"
-    log = ResultsLog(path, machine=machine.session_facts())
-    pytestconfig.stash[RESULTS_LOG] = log
-    return log
+    """Opened (and locked) at the end of collection, before the first case: see guard.open_results."""
+    if RESULTS_LOG not in pytestconfig.stash:  # a case reached some other way than collection
+        pytestconfig.stash[RESULTS_LOG] = guard.open_results(pytestconfig, machine.session_facts())
+    return pytestconfig.stash[RESULTS_LOG]
 
 
 @pytest.fixture(scope="session")
@@ -244,8 +239,14 @@ def progress(pytestconfig):
     return say
 
 
+@pytest.fixture(scope="session")
+def case_watch():
+    """The machine check at each case's start and end (the session's own check runs before the first)."""
+    return machine.CaseWatch()
+
+
 @pytest.fixture
-def run_case(request, pytestconfig, benchmark, splits, results_log, baselines, progress, run_stamp):
+def run_case(request, pytestconfig, benchmark, splits, results_log, baselines, progress, run_stamp, case_watch):
     """Runs one case of any kind under pytest-benchmark and returns its record; the stamp goes into
     extra_info first, and bench writes extra_info whole to the results file."""
     from mnistbench.suite import bench
@@ -259,9 +260,9 @@ def run_case(request, pytestconfig, benchmark, splits, results_log, baselines, p
         if case.kind == "flops":
             return bench.run_flops(benchmark, case, results_log)
         if case.kind == "svm":
-            return bench.run_svm(benchmark, case, splits.get(case), results_log, baselines)
+            return bench.run_svm(benchmark, case, splits.get(case), results_log, baselines, watch=case_watch)
         try:
-            return bench.run_train(benchmark, case, splits.get(case), results_log, baselines,
+            return bench.run_train(benchmark, case, splits.get(case), results_log, baselines, watch=case_watch,
                                    check_graph=options.get(pytestconfig, "check-graph"), progress=progress)
         except bench.ContextLost as lost:  # recorded; nothing more can run on this GPU in this process
             pytestconfig.stash[CONTEXT_LOST] = str(lost)
@@ -288,7 +289,8 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
 def pytest_sessionfinish(session, exitstatus):
     """--mb-compare BASE: the gate's verdict on this session's records; a regression fails the session.
-    A session stopped by a dead CUDA context exits CONTEXT_LOST_EXIT, which `mnistbench launch` resumes."""
+    A session stopped by a dead CUDA context exits CONTEXT_LOST_EXIT, which `mnistbench launch` resumes.
+    What loading the inputs warns about is printed in the summary, never raised."""
     config = session.config
     if CONTEXT_LOST in config.stash:
         session.exitstatus = CONTEXT_LOST_EXIT
@@ -296,6 +298,15 @@ def pytest_sessionfinish(session, exitstatus):
     base, log = options.get(config, "compare"), config.stash.get(RESULTS_LOG, None)
     if not base or log is None or not log.records:
         return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line, status = _gate(config, log, base)
+    config.stash[GATE_LINE] = "\n".join([f"mnistbench gate: {w.message}" for w in caught] + [line])
+    if status is not None:
+        session.exitstatus = status
+
+
+def _gate(config, log, base: str) -> tuple[str, pytest.ExitCode | None]:
     from mnistbench.results import gate
     from mnistbench.results.load import ReportInputError, load
 
@@ -304,12 +315,9 @@ def pytest_sessionfinish(session, exitstatus):
         new = [{**rec, "machine": log.machine, "source": str(log.path)} for rec in log.records]
         verdicts = gate.verdicts(load([base]), new, options.get(config, "fail-on") or DEFAULT_FAIL_ON, noise=noise)
     except ReportInputError as exc:
-        config.stash[GATE_LINE] = f"mnistbench gate: cannot compare: {exc}"
-        session.exitstatus = pytest.ExitCode.USAGE_ERROR
-        return
-    config.stash[GATE_LINE] = f"mnistbench gate against {base}: {gate.summary(verdicts)}"
-    if gate.failed(verdicts):
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return f"mnistbench gate: cannot compare: {exc}", pytest.ExitCode.USAGE_ERROR
+    failed = pytest.ExitCode.TESTS_FAILED if gate.failed(verdicts) else None
+    return f"mnistbench gate against {base}: {gate.summary(verdicts)}", failed
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -327,6 +335,10 @@ def pytest_terminal_summary(terminalreporter, config):
             for text in rec["warnings"]:
                 terminalreporter.write_line(f"{rec['case_id']}: {text}")
     terminalreporter.write_line(f"mnistbench: {len(log.records)} record(s) in {log.path}")
+    stopped = [r["case_id"] for r in log.records if r.get("status") == "interrupted"]
+    if stopped:
+        terminalreporter.write_line(f"mnistbench: interrupted in {', '.join(stopped)}, recorded with its finished "
+                                    f"epochs; --mb-resume {log.path} runs it again and every case not yet ok")
     if GATE_LINE in config.stash:
         terminalreporter.write_line(config.stash[GATE_LINE] + " (details: mnistbench compare BASE "
                                     f"{log.path} --fail-on ...)")
