@@ -22,12 +22,13 @@ from mnistbench.suite import bench, gpu_cases, gpu_check
 from mnistbench.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(train_limit=112, eval_limit=64, batch_size=32)
+# the failure paths, on conftest.TinyNet (the tiny_model fixture): what fails is the loop around it
+TINY = dict(train_limit=112, eval_limit=64, batch_size=32, model="tiny")
 
 
 def test_diverged_run_is_recorded_and_fails_with_epoch_and_step(mnist, tmp_path):
     log = ResultsLog(tmp_path / "r.jsonl")
-    case = TrainCase(**TINY, optimizer="sgd", lr=1e6)
+    case = TrainCase(**{**TINY, "model": "resnet18"}, optimizer="sgd", lr=1e6)  # BN keeps a tiny net finite
     with pytest.raises(pytest.fail.Exception, match=r"diverged at epoch 1, step \d+ \(loss=(nan|inf)\)"):
         bench.run_train(Bench(), case, mnist, log)
     (rec,) = read_results(log.path)
@@ -35,8 +36,9 @@ def test_diverged_run_is_recorded_and_fails_with_epoch_and_step(mnist, tmp_path)
     assert rec["steps"] >= 1 and "Lower the learning rate" in rec["message"]
 
 
-def test_out_of_memory_is_recorded_with_model_and_batch_and_the_next_case_runs(mnist, tmp_path, monkeypatch):
-    log = ResultsLog(tmp_path / "r.jsonl")
+def test_out_of_memory_is_recorded_with_model_and_batch_and_the_next_case_runs(mnist, tmp_path, monkeypatch,
+                                                                               tiny_model):
+    log, real_epoch, real_available = ResultsLog(tmp_path / "r.jsonl"), Trainer.train_epoch, torch.cuda.is_available
     model, alive_when_measured = [], []
 
     def oom(self):
@@ -51,11 +53,13 @@ def test_out_of_memory_is_recorded_with_model_and_batch_and_the_next_case_runs(m
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "mem_get_info", mem_get_info)
     big = TrainCase(**{**TINY, "batch_size": 64})
-    with pytest.raises(pytest.fail.Exception, match="CUDA out of memory: resnet18 at batch 64, 28px; 70.0 of 80.0"):
+    with pytest.raises(pytest.fail.Exception, match="CUDA out of memory: tiny at batch 64, 28px; 70.0 of 80.0"):
         bench.run_train(Bench(), big, mnist, log)
     assert alive_when_measured == [False]
-    monkeypatch.undo()
-    bench.run_train(Bench(), TrainCase(train_limit=400, eval_limit=200), mnist, log)
+    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
+    monkeypatch.setattr(torch.cuda, "is_available", real_available)
+    monkeypatch.setattr(bench, "floor_for", lambda case, n: Floor(0.0, "no floor: the next case only has to run"))
+    bench.run_train(Bench(), TrainCase(**TINY), mnist, log)
     first, second = read_results(log.path)
     assert first["status"] == "oom" and "GiB free" in first["message"] and first["batch_size"] == 64
     assert second["status"] == "ok"
@@ -66,8 +70,8 @@ def test_out_of_memory_is_recorded_with_model_and_batch_and_the_next_case_runs(m
     KeyError("a bug"),
 ])
 def test_any_other_failure_is_recorded_as_error_then_fails_and_the_next_case_runs(mnist, tmp_path, monkeypatch,
-                                                                                   error):
-    log = ResultsLog(tmp_path / "r.jsonl")
+                                                                                   error, tiny_model):
+    log, real_epoch = ResultsLog(tmp_path / "r.jsonl"), Trainer.train_epoch
 
     def fail(self):
         raise error
@@ -75,7 +79,7 @@ def test_any_other_failure_is_recorded_as_error_then_fails_and_the_next_case_run
     monkeypatch.setattr(Trainer, "train_epoch", fail)
     with pytest.raises(pytest.fail.Exception, match=type(error).__name__):
         bench.run_train(Bench(), TrainCase(**TINY), mnist, log)
-    monkeypatch.undo()
+    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
     monkeypatch.setattr(bench, "floor_for", lambda case, n: Floor(0.0, "no floor"))
     bench.run_train(Bench(), TrainCase(**TINY), mnist, log)
     first, second = read_results(log.path)
@@ -84,7 +88,7 @@ def test_any_other_failure_is_recorded_as_error_then_fails_and_the_next_case_run
     assert first["n_train"] == TINY["train_limit"]  # the partial result: what was set up before it failed
 
 
-def test_a_warning_during_a_case_is_recorded_not_raised(mnist, tmp_path, monkeypatch):
+def test_a_warning_during_a_case_is_recorded_not_raised(mnist, tmp_path, monkeypatch, tiny_model):
     """tests/ run with filterwarnings = error; a benchmark case records the warning and passes."""
     log = ResultsLog(tmp_path / "r.jsonl")
     real = Trainer.after_epoch
@@ -103,7 +107,7 @@ def test_a_warning_during_a_case_is_recorded_not_raised(mnist, tmp_path, monkeyp
         warnings.warn("after the case", UserWarning, stacklevel=1)
 
 
-def test_below_floor_is_recorded_then_fails(mnist, tmp_path, monkeypatch):
+def test_below_floor_is_recorded_then_fails(mnist, tmp_path, monkeypatch, tiny_model):
     log = ResultsLog(tmp_path / "r.jsonl")
     monkeypatch.setattr(bench, "floor_for", lambda case, n: Floor(99.9, "test floor"))
     with pytest.raises(pytest.fail.Exception, match=r"below the floor 99.9% \(test floor\)"):

@@ -25,7 +25,12 @@ from mnistbench.train.models import build_model
 from mnistbench.train.trainer import Diverged, Trainer
 
 # 40 images in batches of 16: two full batches through the graph and a partial one of 8
-SMALL = dict(train_limit=40, eval_limit=32, batch_size=16)
+SMALL = dict(train_limit=40, eval_limit=32, batch_size=16, model="tiny")  # control flow: a tiny net
+
+
+@pytest.fixture(autouse=True)
+def _tiny(tiny_model):
+    """Every test here trains the tiny net (conftest.TinyNet): what is under test is the loop, not ResNet-18."""
 
 
 @pytest.fixture
@@ -95,8 +100,9 @@ def test_graph_path_under_autocast_equals_the_eager_step_bitwise(mnist, monkeypa
 
 def test_graph_path_with_grad_scaler_skips_the_same_updates(mnist, monkeypatch, scaler_without_fp16):
     """fp16 is captured too (GradScaler hands the fused optimizer found_inf on the device); a
-    scale of 2^127 overflows the first steps, which both paths must skip alike."""
-    case = TrainCase(**SMALL, optimizer="adam", amp="fp16")
+    scale of 2^127 overflows the first steps, which both paths must skip alike (ResNet-18: the tiny net's
+    gradients are too small to overflow even there)."""
+    case = TrainCase(**{**SMALL, "model": "resnet18"}, optimizer="adam", amp="fp16")
     eager = _run(case, mnist, scale=2.0**127)
     CudaShim(monkeypatch).graph_plan(monkeypatch)
     graph = _run(case, mnist, scale=2.0**127)
@@ -218,7 +224,7 @@ def test_check_graph_catches_a_graph_that_reads_a_stale_batch(mnist, shim, monke
 
 
 def test_graph_path_stops_a_diverged_run_at_its_check_with_every_step_counted(mnist, monkeypatch):
-    case = TrainCase(train_limit=160, eval_limit=100, batch_size=16, optimizer="sgd", lr=1e6)
+    case = TrainCase(train_limit=160, eval_limit=100, batch_size=16, optimizer="sgd", lr=1e6, model="tiny")
     with pytest.raises(Diverged) as eager:  # the eager CPU path reads every loss
         train.train(case, mnist)
     CudaShim(monkeypatch).graph_plan(monkeypatch)

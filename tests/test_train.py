@@ -127,8 +127,8 @@ def test_classic_fp16_records_the_updates_grad_scaler_skipped(mnist, monkeypatch
     assert int(next(iter(trainer.optimizer.state.values()))["step"]) == r.steps - r.skipped_steps
 
 
-def test_close_lets_go_of_the_model_optimizer_and_data(mnist):
-    with Trainer(TrainCase(**TINY), mnist) as trainer:
+def test_close_lets_go_of_the_model_optimizer_and_data(mnist, tiny_model):
+    with Trainer(TrainCase(**TINY, model=tiny_model), mnist) as trainer:
         refs = [weakref.ref(x) for x in (trainer.model, trainer.optimizer, trainer.batches.x)]
         result = trainer.result
     assert all(ref() is None for ref in refs) and trainer.result is result
@@ -173,10 +173,10 @@ def test_gpu_case_without_cuda_says_so(mnist):
         Trainer(TrainCase(**TINY, device="cuda"), mnist)
 
 
-def test_deterministic_switch_is_set_per_case_and_never_leaks(mnist):
-    Trainer(TrainCase(**TINY, deterministic=True), mnist)
+def test_deterministic_switch_is_set_per_case_and_never_leaks(mnist, tiny_model):
+    Trainer(TrainCase(**TINY, deterministic=True, model=tiny_model), mnist)
     assert torch.are_deterministic_algorithms_enabled()
-    Trainer(TrainCase(**TINY), mnist)
+    Trainer(TrainCase(**TINY, model=tiny_model), mnist)
     assert not torch.are_deterministic_algorithms_enabled()
 
 
