@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mnistbench.cases.grids import SMOKE_SVM_LIMIT, SMOKE_TRAIN_LIMIT
+from mnistbench.cases.grids import SMOKE_R50_TRAIN_LIMIT, SMOKE_SVM_LIMIT, SMOKE_TRAIN_LIMIT
 from mnistbench.cases.registry import DATASETS, SPLITS, split_sizes
 
 
@@ -53,6 +53,8 @@ def _full_range() -> tuple[int, int]:
 
 FULL = _full_range()
 SMOKE = (SMOKE_TRAIN_LIMIT, SMOKE_TRAIN_LIMIT)
+SMOKE_R50 = (SMOKE_R50_TRAIN_LIMIT, SMOKE_R50_TRAIN_LIMIT)
+N1000 = (1000, 1000)  # the smoke ResNet-18 cases' size from 2026-11-29 to 2026-12-01
 SMOKE_SVM = (SMOKE_SVM_LIMIT, SMOKE_SVM_LIMIT)
 RETIRED_SMOKE = (2000, 2000)  # the smoke training cases' size until 2026-11-29: no grid builds it now
 STANDARD_INPUT = dict(stem="imagenet", image_size=28)  # every measured training row ran at this input
@@ -69,21 +71,36 @@ def svm(floor: Floor, **where) -> Row:
 TABLE: tuple[Row, ...] = (
     # --- LIVE: the smoke preset as built today (grids.SMOKE_TRAIN_LIMIT, SMOKE_SVM_LIMIT)
     #     measured in this repository: 3 seeds of each smoke case on each path on a 2-core CPU
-    #     (reports/runs/smoke1000-cpu-{fast,classic}-3seeds.jsonl, Xeon, 2026-11-29);
+    #     (reports/runs/smoke500-cpu-{fast,classic}-3seeds.jsonl, Xeon, 2026-12-01);
     #     floor = lowest run minus the margin
     train(dataset="MNIST", model="resnet18", optimizer="sgd", lr=1e-3, epochs=(1, 1), n_train=SMOKE,
+        floor=Floor(58.0, "smoke, 3 seeds x 2 paths on CPU: "
+                    "fast 65.1-71.8%, classic 66.6-72.3%; margin >= 7.1 pts")),
+    train(dataset="MNIST", model="resnet18", optimizer="adam", lr=1e-3, epochs=(1, 1), n_train=SMOKE,
+        floor=Floor(36.0, "smoke, 3 seeds x 2 paths on CPU: "
+                    "fast 43.1-62.9%, classic 50.7-65.1%; margin >= 7.1 pts")),
+    train(dataset="FashionMNIST", model="resnet18", optimizer="sgd", lr=1e-3, epochs=(1, 1), n_train=SMOKE,
+        floor=Floor(47.0, "smoke, 3 seeds x 2 paths on CPU: "
+                    "fast 53.8-63.6%, classic 59.6-62.7%; margin >= 6.8 pts")),
+    train(dataset="FashionMNIST", model="resnet18", optimizer="adam", lr=1e-3, epochs=(1, 1), n_train=SMOKE,
+        floor=Floor(40.0, "smoke, 3 seeds x 2 paths on CPU: "
+                    "fast 47.2-55.5%, classic 49.6-59.1%; margin >= 7.2 pts")),
+    # --- RETIRED: the ResNet-18 smoke cases at 1,000 images, their size from 2026-11-29 to 2026-12-01
+    #     (reports/runs/smoke1000-cpu-{fast,classic}-3seeds.jsonl): kept for `--mb-axis train_limit=1000`
+    train(dataset="MNIST", model="resnet18", optimizer="sgd", lr=1e-3, epochs=(1, 1), n_train=N1000,
         floor=Floor(76.0, "smoke, 3 seeds x 2 paths on CPU: "
                     "fast 85.7-87.7%, classic 82.2-87.2%; margin >= 6.2 pts")),
-    train(dataset="MNIST", model="resnet18", optimizer="adam", lr=1e-3, epochs=(1, 1), n_train=SMOKE,
+    train(dataset="MNIST", model="resnet18", optimizer="adam", lr=1e-3, epochs=(1, 1), n_train=N1000,
         floor=Floor(62.0, "smoke, 3 seeds x 2 paths on CPU: "
                     "fast 69.4-85.2%, classic 78.8-86.6%; margin >= 7.4 pts")),
-    train(dataset="FashionMNIST", model="resnet18", optimizer="sgd", lr=1e-3, epochs=(1, 1), n_train=SMOKE,
+    train(dataset="FashionMNIST", model="resnet18", optimizer="sgd", lr=1e-3, epochs=(1, 1), n_train=N1000,
         floor=Floor(61.0, "smoke, 3 seeds x 2 paths on CPU: "
                     "fast 70.6-72.4%, classic 67.1-71.2%; margin >= 6.1 pts")),
-    train(dataset="FashionMNIST", model="resnet18", optimizer="adam", lr=1e-3, epochs=(1, 1), n_train=SMOKE,
+    train(dataset="FashionMNIST", model="resnet18", optimizer="adam", lr=1e-3, epochs=(1, 1), n_train=N1000,
         floor=Floor(53.0, "smoke, 3 seeds x 2 paths on CPU: "
                     "fast 59.5-69.1%, classic 61.5-72.5%; margin >= 6.5 pts")),
-    train(dataset="MNIST", model="resnet50", optimizer="sgd", lr=1e-3, epochs=(1, 1), n_train=SMOKE,
+    # --- LIVE: the smoke ResNet-50 case (grids.SMOKE_R50_TRAIN_LIMIT)
+    train(dataset="MNIST", model="resnet50", optimizer="sgd", lr=1e-3, epochs=(1, 1), n_train=SMOKE_R50,
         floor=Floor(25.0, "smoke, 3 seeds x 2 paths on CPU (smoke-cpu-*-3seeds.jsonl): "
                     "fast 38.9-44.3%, classic 32.2-39.6%; margin >= 7 pts, 2.5x chance")),
     # --- RETIRED: the ResNet-18 smoke cases at 2,000 images, their size until 2026-11-29
