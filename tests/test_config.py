@@ -86,3 +86,11 @@ def test_fields_parse_from_the_command_line_by_their_type():
         TrainCase.parse_field("batch_size", "big")
     with pytest.raises(ConfigError, match="Invalid train field 'momentum'. Valid values: preset, dataset"):
         TrainCase.parse_field("momentum", "0.9")
+
+
+def test_gamma_parses_as_a_number_or_scale_and_c_takes_any_positive_value():
+    assert SVMCase.parse_field("gamma", "0.01") == 0.01 and SVMCase.parse_field("gamma", "scale") == "scale"
+    assert SVMCase(gamma=0.01, C=5.0).id == "q1b-mnist-rbf-C5-g0.01-seed0"
+    assert SVMCase.parse_field("max_iter", "1000") == 1000
+    with pytest.raises(ConfigError):
+        SVMCase(max_iter=0)

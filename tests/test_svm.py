@@ -37,3 +37,16 @@ def test_sklearnex_predicts_what_scikit_learn_predicts(fashion):
     base, fast = runs
     assert fast.model.n_support_.sum() == base.model.n_support_.sum()
     assert (fast.model.predict(fast.x_test) == base.model.predict(base.x_test)).all()
+
+
+def test_max_iter_reaches_the_svc_and_a_capped_fit_says_so(mnist):
+    run = SVMRun(SVMCase(kernel="poly", degree=4, C=0.1, max_iter=5, train_limit=300, eval_limit=300), mnist)
+    assert run.model.max_iter == 5
+    run.fit()
+    assert run.finish().stopped_at_max_iter  # a warning the suite's warnings-as-errors would have failed on
+
+
+def test_max_iter_defaults_to_no_limit_and_keeps_todays_ids():
+    case = SVMCase(kernel="rbf", C=10.0)
+    assert case.max_iter == -1 and "max_iter" not in case.id
+    assert SVMCase(kernel="rbf", C=10.0, max_iter=1000).id == "q1b-mnist-rbf-C10-max_iter-1000-seed0"

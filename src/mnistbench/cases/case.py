@@ -106,7 +106,16 @@ class Case:
             return None
         for convert in (bool, int, float, str):
             if convert is kind or convert in typing.get_args(kind):
+                if convert is float and str in typing.get_args(kind):
+                    return _number_or_text(text)  # gamma: 'scale' or a number
                 return _convert(convert, name, text)
+        return text
+
+
+def _number_or_text(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
         return text
 
 
@@ -216,6 +225,7 @@ class SVMCase(Case):
     C: float = 1.0  # SVC regularisation
     degree: int = 3  # poly kernel degree (ignored by rbf, kept at 3 then)
     gamma: str | float = "scale"  # 'scale' or a positive number
+    max_iter: int = -1  # SVC's solver iteration cap; -1 is libsvm's "no limit" (one write-up capped it at 1000)
     train_limit: int | None = None  # training images (stratified subset), None = the whole split
     eval_limit: int | None = None  # test images, None = the whole split
     scale: bool = False  # StandardScaler before the SVC (pixels are /255 either way)
@@ -233,6 +243,8 @@ class SVMCase(Case):
         check_choice("device", self.device, ("cpu",))
         check_positive("C", self.C)
         check_positive("degree", self.degree, integer=True)
+        if self.max_iter != -1:
+            check_positive("max_iter (-1 = no limit)", self.max_iter, integer=True)
         if self.gamma != "scale":
             check_positive("gamma ('scale' or a number)", self.gamma)
         check_positive("train_limit", self.train_limit, integer=True, allow_none=True)

@@ -42,6 +42,7 @@ from mnistbench.report.tables_twins import (
     throughput_pairs,
     throughput_table,
 )
+from mnistbench.report.writeups import writeups_blocks
 from mnistbench.results.measures import AGREEMENT_RULE
 from mnistbench.results.record import JOINS, label, ok
 
@@ -67,6 +68,7 @@ def report_blocks(records: list[dict]) -> list:
     blocks += provenance_blocks(records) + failed_blocks(records)
     blocks += q1a_blocks(records) + q1b_blocks(records) + q2_blocks(records) + path_blocks(records)
     blocks += target_blocks(records) + energy_blocks(records) + flops_blocks(records)
+    blocks += writeups_blocks(records)
     untabulated = sorted({r.get("preset") for r in records if r["kind"] == "train"}
                          - {*Q1A_PRESETS, "q2", THROUGHPUT}, key=str)
     if untabulated:
