@@ -15,6 +15,7 @@ from test_suite import run_suite
 
 from mnistbench.cases import grids
 from mnistbench.cases.case import TrainCase
+from mnistbench.cases.floors import Floor
 from mnistbench.report.sections import report_blocks
 from mnistbench.results.store import ResultsLog, read_results
 from mnistbench.scale import launch
@@ -184,8 +185,9 @@ def test_a_dead_cuda_context_stops_the_session_and_resume_runs_the_rest(pytester
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
 
     monkeypatch.setattr(Trainer, "train_epoch", dies_once)
-    pick = ("-m", "smoke and cpu", "-k", "(mnist-r18 and sgd) or flops-r18", "--mb-axis", "train_limit=400",
-            "--mb-axis", "eval_limit=200", "--benchmark-json=run.json")
+    monkeypatch.setattr(bench, "floor_for", lambda case, n: Floor(0.0, "no floor: 64 images learn little"))
+    pick = ("-m", "smoke and cpu", "-k", "(mnist-r18 and sgd) or flops-r18", "--mb-axis", "train_limit=64",
+            "--mb-axis", "eval_limit=32", "--benchmark-json=run.json")
     stopped = run_suite(pytester, data_dir, *pick, "--mb-results=r.jsonl")
     assert stopped.ret == plugin.CONTEXT_LOST_EXIT
     stopped.stdout.fnmatch_lines(["*the CUDA context died; the session stopped*", "*illegal memory access*",

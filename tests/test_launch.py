@@ -114,6 +114,7 @@ def same_results(a: dict, b: dict) -> bool:
     return config_key(a) == config_key(b) and all(a.get(f) == b.get(f) for f in fields)
 
 
+@pytest.mark.slow  # end to end through real processes (~25 s): CI runs it in its scale-out step, with Slurm's
 @needs_submitit
 @pytest.mark.skipif(len(launch.physical_cores()) < 2, reason="two local shards need two physical cores")
 def test_two_local_shards_merged_equal_the_same_grid_in_one_process(tmp_path, data_dir, monkeypatch, capsys,
