@@ -47,6 +47,19 @@ def tiny_model(monkeypatch):
     return "tiny"
 
 
+@pytest.fixture
+def shim(monkeypatch):
+    """The CPU stand-in for CUDA graphs (tests/cuda_shim.py), with the plan that captures the step."""
+    from cuda_shim import CudaShim
+
+    from mnistbench.train import graph
+
+    shim = CudaShim(monkeypatch)
+    shim.graph_plan(monkeypatch)
+    monkeypatch.setattr(graph, "_FALLBACKS_WARNED", set())
+    return shim
+
+
 def pytest_configure(config):
     """pytester for the tests that run the suite through pytest itself; benchmark runs never load it."""
     config.pluginmanager.import_plugin("pytester")

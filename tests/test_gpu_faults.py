@@ -30,17 +30,7 @@ SMALL = dict(train_limit=40, eval_limit=32, batch_size=16, model="tiny")  # cont
 TINY = dict(train_limit=112, eval_limit=64, batch_size=32, model="tiny")
 
 
-@pytest.fixture(autouse=True)
-def _tiny(tiny_model):
-    """Every test here trains the tiny net (conftest.TinyNet): what is under test is the loop, not ResNet-18."""
-
-
-@pytest.fixture
-def shim(monkeypatch):
-    shim = CudaShim(monkeypatch)
-    shim.graph_plan(monkeypatch)
-    monkeypatch.setattr(graph, "_FALLBACKS_WARNED", set())
-    return shim
+pytestmark = pytest.mark.usefixtures("tiny_model")  # the loop on conftest.TinyNet, not ResNet-18
 
 
 # ---------------------------------------------------------------- 1. the out-of-memory case

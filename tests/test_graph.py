@@ -28,16 +28,7 @@ from mnistbench.train.trainer import Diverged, Trainer
 SMALL = dict(train_limit=40, eval_limit=32, batch_size=16, model="tiny")  # control flow: a tiny net
 
 
-@pytest.fixture(autouse=True)
-def _tiny(tiny_model):
-    """Every test here trains the tiny net (conftest.TinyNet): what is under test is the loop, not ResNet-18."""
-
-
-@pytest.fixture
-def shim(monkeypatch):
-    shim = CudaShim(monkeypatch)
-    shim.graph_plan(monkeypatch)
-    return shim
+pytestmark = pytest.mark.usefixtures("tiny_model")  # the loop on conftest.TinyNet, not ResNet-18
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -27,7 +28,9 @@ def count(
 
     net = build_model(model, stem, channels, num_classes).eval()
     logging.getLogger("fvcore").setLevel(logging.ERROR)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # fvcore traces with torch.jit, which torch now calls deprecated: its concern, not a user's
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.(script|trace)` is deprecated", category=FutureWarning)
         analysis = FlopCountAnalysis(net, example_input(image_size, channels))
         analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         macs = analysis.total()
