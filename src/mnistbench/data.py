@@ -293,11 +293,16 @@ def make_split(raw: RawData, split: str = "pooled", split_seed: int = 0) -> Spli
     )
 
 
+_MADE: dict[tuple, Split] = {}  # splits made in this process, by their source files' signature and split
+
+
 class SplitCache:
     """Decoded datasets and their splits, built on first use and kept for a session.
 
     A dataset that failed to load fails again at once with the same message, so a grid
-    over a broken dataset costs one decode attempt, not one per case.
+    over a broken dataset costs one decode attempt, not one per case. A split made from
+    the same, unchanged source files earlier in the process is reused (the suite's own
+    tests run many pytest sessions in one process); a changed file makes a new one.
     """
 
     def __init__(self, data_dir=None, cache_dir=None, download: bool | None = None):
@@ -311,6 +316,9 @@ class SplitCache:
         if case.dataset in self._errors:
             raise DataError(self._errors[case.dataset])
         key = (case.dataset, case.split, case.split_seed)
+        made = _MADE.get(self._made_key(case))
+        if key not in self._splits and made is not None:
+            self._splits[key] = made
         if key not in self._splits:
             if case.dataset not in self._raw:
                 try:
@@ -319,7 +327,17 @@ class SplitCache:
                     self._errors[case.dataset] = str(exc)
                     raise
             self._splits[key] = make_split(self._raw[case.dataset], case.split, case.split_seed)
+            if (made_key := self._made_key(case)) is not None:
+                _MADE[made_key] = self._splits[key]
         return self._splits[key]
+
+    def _made_key(self, case) -> tuple | None:
+        """The source files' paths, sizes and mtimes with the split; None while a file is missing."""
+        root = default_data_dir(self.data_dir)
+        sources = [_source(root, case.dataset, f.stem) for f in DATASETS[case.dataset].files]
+        if None in sources:
+            return None
+        return json.dumps(_signature(sources)), case.split, case.split_seed
 
 
 # ---------------------------------------------------------------- command line
