@@ -137,8 +137,8 @@ class TrainCase(Case):
     kind: ClassVar[str] = "train"
 
     preset: str = "smoke"  # the grid preset it came from; also its pytest marker
-    dataset: str = "MNIST"  # a registered dataset (config.DATASETS)
-    model: str = "resnet18"  # a registered model (config.MODELS), random init
+    dataset: str = "MNIST"  # a registered dataset (cases.registry.DATASETS)
+    model: str = "resnet18"  # a registered model (cases.registry.MODELS), random init
     stem: str = "imagenet"  # imagenet: 7x7/2 conv + max-pool (the write-ups) | small: 3x3/1, no pool
     image_size: int = 28  # pixels per side fed to the model; batches are resized on the device
     batch_size: int = 16  # images per optimizer step
@@ -147,7 +147,7 @@ class TrainCase(Case):
     epochs: int = 1  # passes over the training split
     pin_memory: bool = True  # DataLoader pin_memory (only the dataloader loader uses it)
     num_workers: int = 0  # DataLoader worker processes
-    amp: str = "auto"  # auto: the path's choice (see train.plan_for) | off | fp16 | bf16
+    amp: str = "auto"  # auto: the path's choice (see train.plan.plan_for) | off | fp16 | bf16
     device: str = "cpu"  # cpu | cuda
     seed: int = 0  # model init, shuffling and augmentation
     split: str = "pooled"  # pooled: 70/10/20 of all 70,000 | official: 60k(-10% val)/10k

@@ -1,7 +1,7 @@
 """history: each configuration's time and accuracy run after run, by run date and commit.
 
 The input is a folder of saved runs: pytest-benchmark's storage (`.benchmarks/`, one JSON per
-session, written by --benchmark-autosave or --benchmark-save NAME), or any files report.load
+session, written by --benchmark-autosave or --benchmark-save NAME), or any files results.load
 reads. A configuration on one kind of hardware (group.seed_key) gets one table; each of its
 runs (one input file and session) is a row: date, commit, mean ± std over seeds, and both
 against the first run. The commit is the suite's (machine_info["mnistbench"]["git_commit"]),

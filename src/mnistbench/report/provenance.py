@@ -13,7 +13,7 @@ from mnistbench.results.record import BACKFILL, not_ok
 from mnistbench.results.stats import hashable
 from mnistbench.suite.machine import changes, slowdowns
 
-# (machine fact, header); machine.py records them once per session
+# (machine fact, header); suite/machine.py records them once per session
 MACHINE_COLUMNS = [("node", "node"), ("cpu_model", "CPU"), ("cpu_count", "cores"),
                    ("torch_threads", "torch threads"), ("gpus", "GPUs"), ("torch_version", "torch"),
                    ("cuda_version", "CUDA (build)"), ("cudnn_version", "cuDNN"),

@@ -18,7 +18,7 @@ threshold becomes max(threshold, 3 x the coefficient of variation measured for i
 Runs on different hardware (record.hardware) are a speed comparison, never a verdict,
 unless across_machines says otherwise. The verdicts are data; report/compare.py renders them,
 and the pytest plugin calls `verdicts` and `failed` for a run against a saved baseline.
-Records are as report.load gives them: each carries the `machine` it ran on.
+Records are as results.load gives them: each carries the `machine` it ran on.
 """
 
 from __future__ import annotations

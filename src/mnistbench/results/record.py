@@ -2,7 +2,7 @@
 
 A record is the case (dataclasses.asdict, unprefixed) plus the result's fields (units
 in their names) plus status and time. The machine it ran on is stored once per session
-(machine.py), not in each record. Everything downstream joins records by `config_key`,
+(suite/machine.py), not in each record. Everything downstream joins records by `config_key`,
 never by test names, ids or order; the joins (cells over seeds, CPU against GPU, two
 runs compared, fast/classic and sklearn/sklearnex twins) are the named tables below,
 used both by the benchmarks when they record a ratio and by the report.

@@ -1,6 +1,6 @@
 """torchvision ResNets with one input channel and ten outputs, random init, as the study uses.
 
-Which models exist is config.MODELS; a registered model without its own `build` is
+Which models exist is cases.registry.MODELS; a registered model without its own `build` is
 torchvision's builder of the same name. Any ResNet-shaped net (conv1, maxpool) works.
 
 The standard ('imagenet') stem is what every write-up ran: at 28x28 it leaves a 7x7 map

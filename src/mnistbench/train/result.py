@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 @dataclass
 class TrainResult:
     """What one run produced. Units are in the names; lists have one entry per finished epoch.
-    Library versions and the machine are recorded once per session (machine.py), not here."""
+    Library versions and the machine are recorded once per session (suite/machine.py), not here."""
 
     train_time_s: float = 0.0  # sum of timed epochs (device synchronised), nothing else
     images_per_s: float = 0.0  # training images processed / train_time_s
