@@ -151,3 +151,13 @@ def test_stop_at_target_ends_the_timed_rounds_and_keeps_the_benchmark(pytester, 
     assert info["case_id"].endswith("-stop-seed0-cpu") and info["stop_at_target"] is True
     assert (bench["stats"]["rounds"], info["epochs_done"], info["epochs_to_target"]) == (1, 1, 1)
     run.stdout.fnmatch_lines(["*: epoch 1/3, *, target 1.0% reached"])
+
+
+def test_mb_report_writes_the_sessions_report_when_it_ends(pytester, data_dir, tmp_path):
+    """The main job as one command: the benchmarks, then the report of their results file."""
+    out = tmp_path / "report"
+    run = run_suite(pytester, data_dir, "-m", "smoke and flops", "-k", "flops-r18", "--mb-results=r.jsonl",
+                    f"--mb-report={out}")
+    assert run.ret == 0, run.stdout.str()[-2000:]
+    run.stdout.fnmatch_lines([f"mnistbench: report in {out / 'report.md'}"])
+    assert "## FLOPs and parameters" in (out / "report.md").read_text() and (out / "flops.csv").exists()

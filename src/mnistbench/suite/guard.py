@@ -46,6 +46,7 @@ def _problems(config) -> list[str]:
         ("--mb-noise", options.get(config, "noise"), paths.input_to_read),
         ("--mb-compare", options.get(config, "compare"), paths.input_to_read),
         ("--benchmark-json", config.getoption("benchmark_json", None), paths.file_to_write),
+        ("--mb-report", options.get(config, "report"), paths.folder_to_write),
     ]
     return [f"{name} {path}: {why}" for name, path, check in checks if path and (why := check(path))]
 

@@ -175,6 +175,8 @@ OPTIONS = (
     ("results", dict(metavar="FILE", help="append one JSON line per finished case "
                                           "(default: reports/results-<timestamp>.jsonl)")),
     ("resume", dict(metavar="FILE", help="skip cases recorded ok in FILE and append the rest to it (default: off)")),
+    ("report", dict(metavar="DIR", help="when the session ends, write the report of its results file into DIR: "
+                                        "the same as `mnistbench report RESULTS --out DIR` (default: off)")),
 )
 
 

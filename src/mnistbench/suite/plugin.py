@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from mnistbench.suite.selection import case_of, refuse_xdist, select_shard, set_
 
 RESULTS_LOG = pytest.StashKey["ResultsLog"]()
 GATE_LINE = pytest.StashKey[str]()
+REPORT_LINE = pytest.StashKey[str]()  # where --mb-report wrote the report, or why it could not
 CONTEXT_LOST = pytest.StashKey[str]()  # the case whose error killed the CUDA context, and its message
 SELECTED = pytest.StashKey[list]()  # the case ids this session selected, in order
 CONTEXT_LOST_EXIT = 75  # sysexits' EX_TEMPFAIL: stopped by a dead CUDA context; --mb-resume carries on
@@ -292,6 +295,7 @@ def pytest_sessionfinish(session, exitstatus):
     A session stopped by a dead CUDA context exits CONTEXT_LOST_EXIT, which `mnistbench launch` resumes.
     What loading the inputs warns about is printed in the summary, never raised."""
     config = session.config
+    _write_report(config, config.stash.get(RESULTS_LOG, None))
     if CONTEXT_LOST in config.stash:
         session.exitstatus = CONTEXT_LOST_EXIT
         return
@@ -335,6 +339,8 @@ def pytest_terminal_summary(terminalreporter, config):
             for text in rec["warnings"]:
                 terminalreporter.write_line(f"{rec['case_id']}: {text}")
     terminalreporter.write_line(f"mnistbench: {len(log.records)} record(s) in {log.path}")
+    if REPORT_LINE in config.stash:
+        terminalreporter.write_line(config.stash[REPORT_LINE])
     stopped = [r["case_id"] for r in log.records if r.get("status") == "interrupted"]
     if stopped:
         terminalreporter.write_line(f"mnistbench: interrupted in {', '.join(stopped)}, recorded with its finished "
@@ -342,6 +348,21 @@ def pytest_terminal_summary(terminalreporter, config):
     if GATE_LINE in config.stash:
         terminalreporter.write_line(config.stash[GATE_LINE] + " (details: mnistbench compare BASE "
                                     f"{log.path} --fail-on ...)")
+
+
+def _write_report(config, log) -> None:
+    """--mb-report DIR: the results file's report, by the report command itself in a process of its own
+    (the pytest side never imports the report), so the main job is one command. Its failure is a line,
+    not a failed session: every record is in the results file, to report on again."""
+    out = options.get(config, "report")
+    if not out or log is None or not log.records:
+        return
+    done = subprocess.run([sys.executable, "-m", "mnistbench", "report", str(log.path), "--out", out],
+                          capture_output=True, text=True, check=False)
+    why = (done.stderr.strip().splitlines() or ["no message"])[-1]
+    config.stash[REPORT_LINE] = (f"mnistbench: report in {Path(out) / 'report.md'}" if done.returncode == 0 else
+                                 f"mnistbench: the report could not be written ({why}); run `mnistbench report "
+                                 f"{log.path} --out {out}`")
 
 
 def _say_context_lost(terminalreporter, config, log) -> None:
