@@ -39,10 +39,8 @@ FIRST_STEPS = """\
 mnistbench: ResNets and SVMs on MNIST and Fashion-MNIST as a pytest-benchmark suite.
 
 Start here, in a checkout (pip install -e .):
-  pytest benchmarks -m "smoke and cpu" --benchmark-json=smoke.json   the quick CPU run, about a minute on 2 cores
-  pytest -m "not slow"                                                the test command
-then
-  mnistbench report smoke.json --out reports/smoke                    tables, CSVs and plots of that run
+  pytest benchmarks -m "smoke and cpu" --mb-report reports/smoke   the quick CPU run and its report, about a minute
+  pytest -m "not slow"                                              the test command
 """
 
 
