@@ -185,6 +185,8 @@ class CudaShim:
         monkeypatch.setattr(cuda, "synchronize", self._synchronize)
         for name, value in (("off", None), ("leaked_mb", 0.0), ("side_stream", None)):  # a fresh process
             monkeypatch.setattr(graph_path.Process, name, value)
+        # the stand-in has no allocator for a failed end of capture to break: any torch may capture here
+        monkeypatch.setattr(graph_path, "GRAPH_MIN_TORCH", (0, 0))
         real_zero_grad = torch.optim.Optimizer.zero_grad
 
         def zero_grad(optimizer, set_to_none: bool = True):

@@ -130,6 +130,7 @@ def test_a_warm_up_error_is_the_case_error_not_a_capture_fallback(mnist, shim, m
 
 
 def test_the_graph_path_runs_only_on_a_torch_with_the_end_capture_fix(mnist, shim, monkeypatch):
+    monkeypatch.setattr(graph, "GRAPH_MIN_TORCH", (2, 12))  # the real gate, which the shim lifts
     monkeypatch.setattr(torch, "__version__", "2.11.0+cu128")
     trainer = Trainer(TrainCase(**SMALL), mnist)
     assert trainer.graph_step is None and not trainer.result.cuda_graph
