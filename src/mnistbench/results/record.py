@@ -107,10 +107,6 @@ def config_key(rec: dict, leave_out: tuple[str, ...] = ()) -> tuple:
     return (kind,) + tuple((n, hashable(rec.get(n, old.get(n, defaults[n])))) for n in names)
 
 
-def join_key(rec: dict, join: str) -> tuple:
-    return config_key(rec, JOINS[join])
-
-
 def twin_of(rec: dict) -> Twin | None:
     """The twin rule this record takes part in, as baseline or as the compared side."""
     for twin in TWINS:

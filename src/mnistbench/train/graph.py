@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable
 
 import torch
+from packaging.version import Version
 from torch import nn
 
 from mnistbench.train.batches import TensorBatches
@@ -48,8 +49,7 @@ def side_stream():
 
 def unavailable() -> str | None:
     """Why the graph path may not run in this process, or None: too old a torch, or an earlier failure."""
-    version = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2] if part.isdigit())
-    if version < GRAPH_MIN_TORCH:
+    if Version(torch.__version__).release[:2] < GRAPH_MIN_TORCH:
         return (f"torch {torch.__version__} lacks the fix for a failed cudaStreamEndCapture (pytorch#180395, "
                 f"torch {'.'.join(map(str, GRAPH_MIN_TORCH))}): eager fast path")
     if Process.off is not None:
