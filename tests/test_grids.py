@@ -29,8 +29,13 @@ def test_seeds_repeat_each_case():
     cases = grids.build("q2", grids.GridOptions(seeds=3))
     assert sorted({c.seed for c in cases}) == [0, 1, 2]
     assert len(cases) == 12 * 3
-    # SVC is deterministic: more seeds would only repeat the same fit
+    # SVC is deterministic: on the whole split more seeds would only repeat the same fit
     assert {c.seed for c in grids.build("q1b", grids.GridOptions(seeds=3))} == {0}
+
+
+def test_svm_seeds_on_a_subset_draw_other_images():
+    cases = grids.build("q1b", grids.GridOptions(seeds=3, train_limit=10_000))
+    assert len(cases) == 3 * 24 and {c.draw_seed for c in cases} == {0, 1, 2}
 
 
 def test_q1b_rbf_has_no_degree_axis():

@@ -58,7 +58,10 @@ def test_tiny_grid_lands_in_benchmark_json(pytester, data_dir, tmp_path):
     assert "torch_version" not in info and facts["git_commit"] is not None
 
     # live progress: one line per epoch past output capture, and the estimate before the run
-    run.stdout.fnmatch_lines(["mnistbench: 3 cpu case(s), * on a 2-core x86 CPU*"])
+    run.stdout.fnmatch_lines(["mnistbench: 3 cpu case(s), * on this CPU (calibrated by *"])
+    # each record holds its estimate beside the measured wall time, which holds its training time
+    assert info["reference_s"] > 0 and info["predicted_s"] > 0 and info["estimate_source"]
+    assert info["case_wall_s"] >= info["train_time_s"] + info["eval_time_s"]
     run.stdout.fnmatch_lines(["*smoke-mnist-r18-bs16-sgd-lr1e-3-ep1-pin-n400-seed0-cpu: epoch 1/1*val*"])
 
 

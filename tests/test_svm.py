@@ -50,3 +50,12 @@ def test_max_iter_defaults_to_no_limit_and_keeps_todays_ids():
     case = SVMCase(kernel="rbf", C=10.0)
     assert case.max_iter == -1 and "max_iter" not in case.id
     assert SVMCase(kernel="rbf", C=10.0, max_iter=1000).id == "q1b-mnist-rbf-C10-max_iter-1000-seed0"
+
+
+def test_svm_seeds_draw_other_training_images_on_one_test_set(mnist):
+    """SVC is deterministic: its spread over seeds is the spread over which images were drawn."""
+    runs = [SVMRun(SVMCase(kernel="rbf", train_limit=300, eval_limit=300, seed=s), mnist) for s in (0, 0, 1)]
+    first, again, other = runs
+    assert (first.x_train == again.x_train).all()
+    assert not (first.x_train == other.x_train).all()
+    assert (first.x_test == other.x_test).all() and (first.x_val == other.x_val).all()

@@ -237,9 +237,14 @@ class Split:
     def sizes(self) -> dict[str, int]:
         return {"n_train": len(self.y_train), "n_val": len(self.y_val), "n_test": len(self.y_test)}
 
-    def limited(self, train_limit: int | None, eval_limit: int | None, seed: int) -> Split:
-        """A stratified subset; mean/std stay those of the full training split."""
-        x_tr, y_tr = _subset(self.x_train, self.y_train, train_limit, seed, "train")
+    def limited(self, train_limit: int | None, eval_limit: int | None, seed: int,
+                train_seed: int | None = None) -> Split:
+        """A stratified subset; mean/std stay those of the full training split.
+
+        `train_seed` draws the training images apart from the evaluation images (default: `seed`),
+        so a deterministic learner's repeats can measure the draw on one fixed test set."""
+        train_seed = seed if train_seed is None else train_seed
+        x_tr, y_tr = _subset(self.x_train, self.y_train, train_limit, train_seed, "train")
         x_va, y_va = _subset(self.x_val, self.y_val, eval_limit, seed, "val")
         x_te, y_te = _subset(self.x_test, self.y_test, eval_limit, seed, "test")
         return Split(

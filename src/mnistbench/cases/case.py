@@ -13,6 +13,7 @@ import typing
 from dataclasses import dataclass
 from typing import ClassVar
 
+from mnistbench.cases import cost
 from mnistbench.cases.registry import DATASETS, MODELS, SPLITS, ConfigError, check_choice, check_positive, split_sizes
 
 STEMS = ("imagenet", "small")
@@ -73,6 +74,13 @@ class Case:
     def n_train(self) -> int:
         """Training images a case that learns from a split uses (its limit, else the whole split)."""
         return self.train_limit or split_sizes(self.dataset, self.split)[0]
+
+    @property
+    def n_eval(self) -> tuple[int, int]:
+        """Validation and test images (each limited to eval_limit, else the whole split's)."""
+        _, n_val, n_test = split_sizes(self.dataset, self.split)
+        limit = self.eval_limit or max(n_val, n_test)
+        return min(limit, n_val), min(limit, n_test)
 
     def estimated_cpu_s(self) -> float:
         """Rough seconds on a 2-core CPU: what decides the slow marker and the session estimate."""
@@ -210,7 +218,8 @@ class TrainCase(Case):
 
     def estimated_cpu_s(self) -> float:
         pixels = (self.image_size / 28) ** 2 * (14 if self.stem == "small" else 1)
-        return self.epochs * self.n_train * pixels / MODELS[self.model].cpu_images_per_s
+        n_val, n_test = self.n_eval
+        return cost.train_s(self.epochs, self.n_train, n_val, n_test, pixels, MODELS[self.model].cpu_images_per_s)
 
 
 @dataclass(frozen=True)
@@ -230,7 +239,7 @@ class SVMCase(Case):
     eval_limit: int | None = None  # test images, None = the whole split
     scale: bool = False  # StandardScaler before the SVC (pixels are /255 either way)
     backend: str = "sklearn"  # sklearn | sklearnex (scikit-learn-intelex)
-    seed: int = 0  # SVC random_state; SVC is deterministic, so seeds repeat the same fit
+    seed: int = 0  # SVC random_state, and the draw of a training subset (SVC itself is deterministic)
     split: str = "pooled"
     split_seed: int = 0
     device: str = "cpu"  # SVMs run on the CPU; kept so every record names its device
@@ -266,8 +275,15 @@ class SVMCase(Case):
         parts += self._generic_parts({name for name, _ in parts} | {n for n, _, _ in optional} | quiet)
         return parts + [("seed", f"seed{self.seed}")]
 
+    @property
+    def draw_seed(self) -> int:
+        """Which training images a subset holds. SVC is deterministic, so the spread of an SVM
+        configuration is the spread over draws: seed 0 is the split seed's own draw (the suite's
+        draw before seeds drew subsets), seed k shifts it. The test set stays one draw."""
+        return self.split_seed + self.seed
+
     def estimated_cpu_s(self) -> float:
-        return 10.0 * (self.n_train / 5000) ** 2  # SMO is roughly quadratic in samples
+        return cost.svm_s(self.n_train, *self.n_eval)
 
 
 @dataclass(frozen=True)

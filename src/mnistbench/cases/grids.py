@@ -93,10 +93,12 @@ def q2(opts: GridOptions) -> Iterator[Case]:
 
 
 def q1b(opts: GridOptions) -> Iterator[Case]:
-    # SVC is deterministic: --mb-seeds would only repeat the same fit, so SVM cases run once;
-    # the backend axis is innermost, sklearn first, so sklearnex cases can cite their baseline
+    # SVC is deterministic: on the whole split --mb-seeds would only repeat the same fit, so it runs
+    # once; on a subset each seed draws other images (SVMCase.draw_seed). The backend axis is
+    # innermost, sklearn first, so sklearnex cases can cite their baseline
+    seeds = tuple(range(opts.seeds)) if opts.train_limit else (0,)
     axes = dict(dataset=tuple(DATASETS), kernel=("poly", "rbf"), degree=(2, 3, 4), C=(0.1, 1.0, 10.0),
-                backend=opts.svm_backends)
+                seed=seeds, backend=opts.svm_backends)
     yield from product(SVMCase, axes, opts, preset="q1b", train_limit=opts.train_limit, split=opts.split)
 
 
@@ -195,24 +197,6 @@ def build(preset: str, opts: GridOptions = GridOptions()) -> list[Case]:
 
 def build_all(opts: GridOptions = GridOptions()) -> list[Case]:
     return [case for preset in PRESETS for case in build(preset, opts)]
-
-
-def estimate_lines(cases: list[Case], cuda: bool) -> list[str]:
-    """One line per device: cases selected and, for the CPU, the cost model's time estimate."""
-    lines = []
-    cpu = [c for c in cases if c.device_marker == "cpu"]
-    gpu = [c for c in cases if c.device_marker == "gpu"]
-    if cpu:
-        hours = sum(c.estimated_cpu_s() for c in cpu) / 3600
-        line = f"mnistbench: {len(cpu)} cpu case(s), {about(hours * 3600)} on a 2-core x86 CPU"
-        if hours > 0.25:
-            line += " (for minutes, not hours: -m smoke, or --mb-train-limit N)"
-        lines.append(line)
-    if gpu:
-        where = "on this GPU" if cuda else "skipped here: no CUDA device"
-        lines.append(f"mnistbench: {len(gpu)} gpu case(s), {where} (no GPU cost model: -m 'smoke and gpu' "
-                     "takes a few minutes on one modern GPU)")
-    return lines
 
 
 def about(seconds: float) -> str:

@@ -8,6 +8,7 @@ numbers there: a Stat becomes mean, std and n columns, a Ratio its value, std an
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 from tabulate import tabulate
@@ -80,7 +81,8 @@ def format_cell(value) -> str:
     if isinstance(value, Stat):
         if value.std is None:
             return f"{value.mean:{value.fmt}} (n={value.n})"
-        return f"{value.mean:{value.fmt}} ± {value.std:{value.fmt}} (n={value.n})"
+        fmt = spread_format(value)
+        return f"{value.mean:{fmt}} ± {value.std:{fmt}} (n={value.n})"
     if isinstance(value, Ratio):
         spread = "" if value.std is None else f" ± {value.std:.2f}"
         return f"{value.value:.2f}×{spread} (n={value.n_a}/{value.n_b})"
@@ -89,6 +91,16 @@ def format_cell(value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def spread_format(value: Stat) -> str:
+    """The Stat's format with as many decimals as its spread has two significant digits (at most the
+    format's own): 6.6 ± 7.1, 68.90 ± 0.34, never 6.60 ± 7.11, whose last digit is noise."""
+    kept = int(value.fmt[-2]) if value.fmt[-2:-1].isdigit() and value.fmt.endswith("f") else None
+    if kept is None or not value.std:
+        return value.fmt
+    decimals = max(0, min(kept, 1 - math.floor(math.log10(value.std))))
+    return value.fmt[:-2] + f"{decimals}f"
 
 
 def write_csv(table: Table, path: Path) -> None:

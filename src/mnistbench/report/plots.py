@@ -14,7 +14,7 @@ from mnistbench.report.tables_train import SPEEDUP_LEAD, hardware_varies, speedu
 from mnistbench.results.stats import stat
 
 MARKERS = "os^Dv<>ph"  # one per registered model, in registration order
-COLOURS = {"sgd": "tab:blue", "adam": "tab:orange"}
+PATH_COLOURS = {"fast": "tab:blue", "classic": "tab:red"}
 
 
 class Plot(NamedTuple):
@@ -50,10 +50,10 @@ def _log_scale(axis, set_scale) -> None:
 def val_curve_plot(rows: list[dict]) -> Plot:
     caption = ("Validation accuracy per epoch, best configuration of each model per dataset "
                "(mean ± std over seeds)")
-    rows = [r for r in rows if any(run.get("epoch_val_acc_pct") for run in r["runs"])]
+    rows = [r for r in rows if any(len(run.get("epoch_val_acc_pct") or ()) > 1 for run in r["runs"])]
     if not rows:
         return Plot("val-acc-per-epoch", caption, None,
-                    "no training run recorded per-epoch validation accuracy")
+                    "no training run recorded two epochs or more: a curve needs two points")
     from matplotlib.ticker import MaxNLocator
 
     datasets = present(rows, "dataset")
@@ -83,39 +83,50 @@ def _val_curve(ax, row: dict) -> int:
 
 
 def acc_time_plot(rows: list[dict]) -> Plot:
-    caption = "Test accuracy against training time, every Q1(a)/smoke configuration (mean ± std over seeds)"
+    """The headline figure: every training configuration's test accuracy against its training time;
+    marker: model, colour: path, filled: CPU, hollow: GPU, size: training images."""
+    caption = ("Test accuracy against training time, every training configuration (mean ± std over seeds); "
+               "marker: model, colour: path, filled CPU / hollow GPU, marker size: training images")
     rows = [r for r in rows if r["test_acc_pct"] and r["train_time_s"]]
     if not rows:
-        return Plot("acc-vs-time", caption, None, "no Q1(a) or smoke training runs")
+        return Plot("acc-vs-time", caption, None, "no training runs")
     datasets = present(rows, "dataset")
+    sizes = present(rows, "n_train")
     fig, axes = _figure(len(datasets))
     for ax, dataset in zip(axes, datasets, strict=True):
-        _acc_time_points(ax, [r for r in rows if r["dataset"] == dataset])
+        _acc_time_points(ax, [r for r in rows if r["dataset"] == dataset], sizes)
         ax.set(title=dataset, xlabel="training time (s)", ylabel="test accuracy (%)")
         ax.grid(alpha=0.3)
-    axes[-1].legend(handles=_acc_time_legend(rows), fontsize=8, loc="best")
+    axes[-1].legend(handles=_acc_time_legend(rows, sizes), fontsize=8, loc="best")
     return Plot("acc-vs-time", caption, fig)
 
 
-def _acc_time_points(ax, rows: list[dict]) -> None:
+def _size(n_train, sizes: list) -> float:
+    return 5 + 4 * sizes.index(n_train)
+
+
+def _acc_time_points(ax, rows: list[dict], sizes: list) -> None:
     for r in rows:
         acc, time = r["test_acc_pct"], r["train_time_s"]
-        colour = COLOURS.get(r["optimizer"], "grey")
+        colour = PATH_COLOURS.get(r.get("path"), "grey")
         ax.errorbar(time.mean, acc.mean, xerr=time.std or 0, yerr=acc.std or 0, marker=_marker(r["model"]),
                     color=colour, markerfacecolor=colour if r["device"] == "cpu" else "white",
-                    markersize=8, capsize=3, linestyle="none")
+                    markersize=_size(r["n_train"], sizes), capsize=3, linestyle="none")
     times = [r["train_time_s"].mean for r in rows]
     if times and max(times) > 10 * min(times):
         _log_scale(ax.xaxis, ax.set_xscale)
+        ax.set_xlabel("training time (s, log scale)")
 
 
-def _acc_time_legend(rows: list[dict]) -> list:
+def _acc_time_legend(rows: list[dict], sizes: list) -> list:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     handles = [Line2D([], [], color="grey", marker=_marker(m), linestyle="none", label=model_title(m))
                for m in present(rows, "model")]
-    handles += [Patch(color=COLOURS.get(o, "grey"), label=o) for o in present(rows, "optimizer")]
+    handles += [Patch(color=PATH_COLOURS.get(p, "grey"), label=f"{p} path") for p in present(rows, "path")]
+    handles += [Line2D([], [], color="grey", marker="o", markersize=_size(n, sizes), linestyle="none",
+                       label=f"{n:,} training images") for n in sizes]
     if len({r["device"] for r in rows}) > 1:
         handles += [Line2D([], [], color="grey", marker="o", linestyle="none", label="filled: CPU"),
                     Line2D([], [], color="grey", marker="o", markerfacecolor="white", linestyle="none",
@@ -176,11 +187,16 @@ def svm_plot(rows: list[dict]) -> Plot:
     rows = [r for r in rows if r["test_acc_pct"]]
     if not rows:
         return Plot("svm-acc-vs-c", caption, None, "no SVM runs")
-    datasets = present(rows, "dataset")
     detail = varying(rows, ["gamma", "n_train", "scale", "backend", "preset", "hardware"])
+    lines = {dataset: {name: line for name, line in _svm_lines([r for r in rows if r["dataset"] == dataset],
+                                                                 detail).items() if len(line) > 1}
+             for dataset in present(rows, "dataset")}
+    datasets = [d for d, mine in lines.items() if mine]
+    if not datasets:
+        return Plot("svm-acc-vs-c", caption, None, "no SVM configuration ran at two values of C or more")
     fig, axes = _figure(len(datasets))
     for ax, dataset in zip(axes, datasets, strict=True):
-        for name, line in _svm_lines([r for r in rows if r["dataset"] == dataset], detail).items():
+        for name, line in lines[dataset].items():
             ax.errorbar([r["C"] for r in line], [r["test_acc_pct"].mean for r in line],
                         yerr=[r["test_acc_pct"].std or 0 for r in line], marker="o", capsize=3, label=name)
         _log_scale(ax.xaxis, ax.set_xscale)

@@ -15,7 +15,7 @@ from mnistbench.report.group import (
     varying,
 )
 from mnistbench.report.markdown import render_markdown
-from mnistbench.report.plots import acc_time_plot, speedup_plot, svm_plot, val_curve_plot
+from mnistbench.report.plots import speedup_plot, svm_plot, val_curve_plot
 from mnistbench.report.provenance import (
     data_table,
     failed_table,
@@ -25,7 +25,9 @@ from mnistbench.report.provenance import (
     machines_table,
     schema_notes,
 )
+from mnistbench.report.summary import summary_blocks
 from mnistbench.report.tables_energy import energy_table
+from mnistbench.report.tables_estimate import TOLERANCE, estimate_table
 from mnistbench.report.tables_svm import best_svm_table, svm_table
 from mnistbench.report.tables_train import (
     best_train_table,
@@ -65,10 +67,11 @@ def write_report(records: list[dict], out: Path) -> Path:
 def report_blocks(records: list[dict]) -> list:
     """What the report says, in order: Markdown text, tables and plots; nothing touches the disk here."""
     blocks: list = ["# mnistbench report"]
-    blocks += provenance_blocks(records) + failed_blocks(records)
+    blocks += summary_blocks(records)
     blocks += q1a_blocks(records) + q1b_blocks(records) + q2_blocks(records) + path_blocks(records)
     blocks += target_blocks(records) + energy_blocks(records) + flops_blocks(records)
-    blocks += writeups_blocks(records)
+    blocks += writeups_blocks(records) + estimate_blocks(records)
+    blocks += failed_blocks(records) + provenance_blocks(records)
     untabulated = sorted({r.get("preset") for r in records if r["kind"] == "train"}
                          - {*Q1A_PRESETS, "q2", THROUGHPUT}, key=str)
     if untabulated:
@@ -81,6 +84,16 @@ def provenance_blocks(records: list[dict]) -> list:
     notes = [CELLS, *schema_notes(records), *gpu_state_notes(records), *machine_change_notes(records)]
     return ["## Where these numbers come from", inputs_table(records), machines_table(records),
             data_table(records), "\n\n".join(f"- {n}" for n in notes)]
+
+
+def estimate_blocks(records: list[dict]) -> list:
+    """Only where some run recorded its estimate (CPU runs since 2026-12-02)."""
+    table = estimate_table(records)
+    if not table.rows:
+        return []
+    return ["## How good the estimate was", "The estimate printed before each run (the cost model times this "
+            "machine's measured factor) against the seconds the cases took, start to record; the target is "
+            f"±{TOLERANCE:.0%}.", table]
 
 
 def failed_blocks(records: list[dict]) -> list:
@@ -97,7 +110,7 @@ def q1a_blocks(records: list[dict]) -> list:
     rows = summaries(chosen)
     for preset in Q1A_PRESETS:
         blocks += _preset_tables([r for r in rows if r.get("preset") == preset], preset)
-    return blocks + [val_curve_plot(rows), acc_time_plot(rows)]
+    return blocks + [val_curve_plot(rows)]
 
 
 def _preset_tables(rows: list[dict], preset: str) -> list:
@@ -156,8 +169,7 @@ def q2_blocks(records: list[dict]) -> list:
         if preset == "q2" or len({r["device"] for r in mine}) > 1:
             title = f"Preset {preset}: per device, test accuracy and training time"
             lead = ["device", "batch_size", "optimizer", "lr"]
-            blocks.append(model_table(mine, f"devices-{preset}", title, lead, ["preset"],
-                                      time_factor=1000, time_unit="ms"))
+            blocks.append(model_table(mine, f"devices-{preset}", title, lead, ["preset"]))
     pairs, alone = speedup_pairs(records)
     blocks.append(speedup_table(pairs) if pairs else
                   "No configuration ran on both CPU and GPU, so there is no speedup to show.")

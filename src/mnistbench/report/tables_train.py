@@ -29,7 +29,7 @@ from mnistbench.report.group import (
     varying,
 )
 from mnistbench.results.record import JOINS, ok
-from mnistbench.results.stats import hashable, is_number, ratio, scaled, stat
+from mnistbench.results.stats import hashable, is_number, ratio, stat
 
 BEST_TRAIN = ["preset", "dataset", "model", "stem", "image_size", "batch_size", "optimizer", "lr", "epochs",
               "pin_memory", "amp", "path", "loader", "device", "hardware", "split", "train_limit"]
@@ -38,19 +38,17 @@ SPEEDUP_LEAD = ["dataset", "model", "batch_size", "optimizer", "lr"]
 CHOSEN_BY = "val acc (%), chosen by"  # group.best picks on validation; the test accuracy beside it is reported
 
 
-def model_table(rows: list[dict], name: str, title: str, lead: list[str], fixed: Iterable[str],
-                time_factor: float = 1.0, time_unit: str = "s") -> Table:
+def model_table(rows: list[dict], name: str, title: str, lead: list[str], fixed: Iterable[str]) -> Table:
     """One row per configuration, one accuracy and one time column per model (the write-ups' shape)."""
     columns = lead + varying(rows, extras("train", lead, ["model", "seed", *fixed]))
     models = present(rows, "model")
-    fmt = ",.0f" if time_unit == "ms" else ",.2f"
     body = []
     for key, by_model in _by_configuration(rows, columns).items():
         accs = [value_of(by_model.get(m), "test_acc_pct") for m in models]
-        times = [scaled(value_of(by_model.get(m), "train_time_s"), time_factor, fmt) for m in models]
+        times = [value_of(by_model.get(m), "train_time_s") for m in models]
         body.append([display(c, v) for c, v in zip(columns, key, strict=True)] + accs + times)
     headers = ([column_label(c) for c in columns] + [f"{model_title(m)} acc (%)" for m in models]
-               + [f"{model_title(m)} time ({time_unit})" for m in models])
+               + [f"{model_title(m)} time (s)" for m in models])
     return Table(name, title + on_hardware(rows, columns), headers, body, _labels(columns))
 
 

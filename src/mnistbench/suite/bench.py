@@ -305,7 +305,11 @@ def _judge(benchmark, log, case, result, baselines: dict | None, caught: list[st
 def _finish(benchmark, log, rec: dict) -> None:
     """The record into extra_info, and extra_info whole into the results file: what the plugin
     stamped there first (shard, node, repeat) lands in both. A record that cannot be written
-    (the disk is full) stops the session: every later case would be lost the same way."""
+    (the disk is full) stops the session: every later case would be lost the same way. The case's wall
+    time runs from where the plugin started its clock (before its data) to here."""
+    started = getattr(benchmark, "mb_started", None)
+    if started is not None:
+        rec = {**rec, "case_wall_s": round(time.perf_counter() - started, 3)}
     benchmark.extra_info.update(rec)
     if log is None:
         return

@@ -12,6 +12,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from mnistbench.cases import grids
 from mnistbench.cases.case import Case, TrainCase
 from mnistbench.cases.registry import DATASETS, ConfigError
 from mnistbench.results.record import config_key, make_record, ok
-from mnistbench.suite import guard, machine, options
+from mnistbench.suite import estimate, guard, machine, options
 from mnistbench.suite.selection import case_of, refuse_xdist, select_shard, set_cublas_workspace, shard_of
 
 RESULTS_LOG = pytest.StashKey["ResultsLog"]()
@@ -29,6 +30,7 @@ GATE_LINE = pytest.StashKey[str]()
 REPORT_LINE = pytest.StashKey[str]()  # where --mb-report wrote the report, or why it could not
 CONTEXT_LOST = pytest.StashKey[str]()  # the case whose error killed the CUDA context, and its message
 SELECTED = pytest.StashKey[list]()  # the case ids this session selected, in order
+CALIBRATION = pytest.StashKey["estimate.Calibration"]()  # this machine's factor per kind of case
 CONTEXT_LOST_EXIT = 75  # sysexits' EX_TEMPFAIL: stopped by a dead CUDA context; --mb-resume carries on
 DEFAULT_FAIL_ON = ("time:+10%", "acc:-0.5pt")
 
@@ -127,6 +129,12 @@ def pytest_collection_modifyitems(config, items):
         config.stash[RESULTS_LOG] = guard.open_results(config, machine.session_facts())
 
 
+def _cache_dir(config) -> Path:
+    from mnistbench.data import default_cache_dir
+
+    return default_cache_dir(options.get(config, "cache-dir"))
+
+
 def _cuda() -> bool:
     import torch
 
@@ -141,9 +149,10 @@ def _no_cuda_reason() -> str:
 
 
 def pytest_report_collectionfinish(config, start_path, items):
-    """Before a long run: how many cases per device, and about how long on a 2-core CPU."""
+    """Before a long run: how many cases per device, and about how long on this CPU."""
     cases = [c for c in map(case_of, items) if c is not None]
-    lines = config.stash.get(guard.NOTES, []) + grids.estimate_lines(cases, _cuda())
+    calibration = config.stash[CALIBRATION] = estimate.calibrate(cases, _cache_dir(config))
+    lines = config.stash.get(guard.NOTES, []) + estimate.estimate_lines(cases, _cuda(), calibration)
     shard = shard_of(config)
     if shard:
         lines.insert(0, f"mnistbench: shard {shard[0]}/{shard[1]}")
@@ -258,6 +267,8 @@ def run_case(request, pytestconfig, benchmark, splits, results_log, baselines, p
 
     def run(case: Case) -> dict:
         benchmark.extra_info.update(run_stamp)
+        benchmark.extra_info.update(estimate.case_fields(case, pytestconfig.stash.get(CALIBRATION, None)))
+        benchmark.mb_started = time.perf_counter()  # bench records the case's wall time from here
         if repeat is not None:
             benchmark.extra_info["repeat"] = repeat.args[0]
         if case.kind == "flops":
@@ -295,7 +306,10 @@ def pytest_sessionfinish(session, exitstatus):
     A session stopped by a dead CUDA context exits CONTEXT_LOST_EXIT, which `mnistbench launch` resumes.
     What loading the inputs warns about is printed in the summary, never raised."""
     config = session.config
-    _write_report(config, config.stash.get(RESULTS_LOG, None))
+    log = config.stash.get(RESULTS_LOG, None)
+    if log is not None:
+        estimate.remember(_cache_dir(config), log.records)
+    _write_report(config, log)
     if CONTEXT_LOST in config.stash:
         session.exitstatus = CONTEXT_LOST_EXIT
         return

@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from mnistbench.cases import cost
 from mnistbench.cases.case import SVMCase
 from mnistbench.data import Split
 from mnistbench.train.energy import EnergyMeter
 
-TRAIN_ACC_SAMPLE = 5000
+TRAIN_ACC_SAMPLE = cost.SVM_TRAIN_ACC_SAMPLE
 
 # Features are float64 for every backend. scikit-learn (libsvm) converts its input to float64
 # whatever it is given; oneDAL (sklearnex) computes in the input's precision. Fed float32, on
@@ -82,7 +83,7 @@ class SVMRun:
 
     def __init__(self, case: SVMCase, split: Split):
         self.case = case
-        part = split.limited(case.train_limit, case.eval_limit, case.split_seed)
+        part = split.limited(case.train_limit, case.eval_limit, case.split_seed, train_seed=case.draw_seed)
         self.x_train, self.y_train = features(part.x_train), part.y_train.numpy()
         self.x_test, self.y_test = features(part.x_test), part.y_test.numpy()
         self.x_val, self.y_val = features(part.x_val), part.y_val.numpy()

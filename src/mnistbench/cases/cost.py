@@ -1,0 +1,31 @@
+"""The cost model: a case's seconds, start to record, on the reference CPU.
+
+One model serves three readers that must agree on every machine: the slow marker, the
+balance of shards, and (times the machine's own factor, measured by suite.estimate) the
+estimate printed before a run. The reference is a 2-core x86 Xeon with AVX-512; its
+constants were fitted to runs recorded there (reports/runs/). A case costs its timed work
+plus the work the suite does around it that is not timed but is waited for: validation
+after every epoch and the test pass (training), predicting the test, validation and
+train-accuracy images (SVM), and a fixed second of model building and warm-up.
+"""
+
+from __future__ import annotations
+
+CASE_OVERHEAD_S = 1.0  # model build, optimizer, warm-up steps, the record: measured 0.5-1.5 s per case
+EVAL_SPEEDUP = 8.0  # images/s of an evaluation pass over those of training (no backward, batch 1,000)
+SVM_FIT_S_PER_N2 = 1.3e-7  # SVC fit seconds per training image squared (SMO; the grid's mean over C)
+SVM_KERNEL_S = 2.15e-7  # seconds per (training image x predicted image): the kernel rows of predict
+SVM_TRAIN_ACC_SAMPLE = 5000  # training images an SVM's train accuracy is measured on, at most
+
+
+def train_s(epochs: int, n_train: int, n_val: int, n_test: int, pixels: float, images_per_s: float) -> float:
+    """Training at the model's reference rate, validation every epoch, one test pass."""
+    timed = epochs * n_train * pixels / images_per_s
+    evaluated = (epochs * n_val + n_test) * pixels / (EVAL_SPEEDUP * images_per_s)
+    return CASE_OVERHEAD_S + timed + evaluated
+
+
+def svm_s(n_train: int, n_val: int, n_test: int) -> float:
+    """The fit, quadratic in the training images; the predictions, linear in both sides."""
+    predicted = n_val + n_test + min(SVM_TRAIN_ACC_SAMPLE, n_train)
+    return CASE_OVERHEAD_S + SVM_FIT_S_PER_N2 * n_train**2 + SVM_KERNEL_S * n_train * predicted
