@@ -24,9 +24,11 @@ PROBE_AFTER_S = 60.0  # a selection under a reference minute is not worth a prob
 EARLIER_MIN_CASES = 3  # earlier cases of a kind on this CPU that replace the probe
 EARLIER_KEEP = 200  # the newest cases per kind the factor is taken over
 MIN_CASE_S = 1.5  # shorter cases (test fixtures) say little about the machine and are not kept
-# Probe seconds on the reference CPU (cases.cost): measured there as the probe's time over the factor
-# its cases' measured seconds gave, so that a probe on the reference machine itself reads 1.0.
-PROBE_REFERENCE_S = {"train": 0.75, "svm": 1.5}
+# Probe seconds on the reference CPU (cases.cost), derived where they were measured: the probe's time in a
+# session over the factor that session's cases gave (2026-12-02, a 2-core AMD EPYC: train 0.6 s over 0.405,
+# from the 22 cases of the README's first command at 2,000 images; svm 0.68 s over 0.45, from 48 SVC cases
+# at 10,000 images), so that a probe on the reference machine itself reads 1.0.
+PROBE_REFERENCE_S = {"train": 1.45, "svm": 1.5}
 PROBE_TRAIN_STEPS, PROBE_WARMUP_STEPS, PROBE_BATCH = 12, 3, 16
 PROBE_SVM_FIT, PROBE_SVM_PREDICT = 800, 3000
 KINDS = ("train", "svm")
