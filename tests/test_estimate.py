@@ -35,10 +35,11 @@ def test_a_long_selection_is_calibrated_by_a_probe_per_kind(tmp_path, probes):
     assert sorted(probes) == ["svm", "train"] and cal.factors == {"train": 2.0, "svm": 2.0}
     assert all(cal.predicted_s(c) == pytest.approx(2 * c.estimated_cpu_s()) for c in cases)
     line, = estimate.estimate_lines(cases, cuda=False, calibration=cal)
-    assert "on this CPU (calibrated by train: a 1.5 s probe on this CPU (2.00x the reference)" in line
+    probe = 2 * estimate.PROBE_REFERENCE_S["train"]
+    assert f"on this CPU (calibrated by train: a {probe:.1f} s probe on this CPU (2.00x the reference)" in line
 
 
-def test_a_selection_under_a_reference_minute_is_not_probed(tmp_path, probes):
+def test_a_selection_under_twenty_reference_seconds_is_not_probed(tmp_path, probes):
     cases = [TrainCase(train_limit=400, eval_limit=200)]
     cal = estimate.calibrate(cases, tmp_path)
     assert probes == [] and cal.predicted_s(cases[0]) == cases[0].estimated_cpu_s()

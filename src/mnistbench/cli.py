@@ -39,8 +39,10 @@ FIRST_STEPS = """\
 mnistbench: ResNets and SVMs on MNIST and Fashion-MNIST as a pytest-benchmark suite.
 
 Start here, in a checkout (pip install -e .):
-  pytest benchmarks -m "smoke and cpu" --mb-report reports/smoke   the quick CPU run and its report, about a minute
-  pytest -m "not slow"                                              the test command
+  pytest benchmarks -m "smoke and cpu" --mb-seeds 3 --mb-axis train_limit=10000 --mb-report reports/mine
+      the main job and its report: minutes on a 2-core CPU (it prints its estimate first)
+  pytest -m "not slow"
+      the test command
 """
 
 

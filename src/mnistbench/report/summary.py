@@ -104,4 +104,5 @@ def svm_summary(records: list[dict]) -> Table:
 
 
 def _among_svm(rows: list[dict], chosen: dict) -> int:
-    return sum(1 for r in rows if all(r.get(c) == chosen.get(c) for c in SVM_KEY) and r.get("val_acc_pct"))
+    return len({config_key(r, JOINS["seeds"]) for r in rows
+                if all(r.get(c) == chosen.get(c) for c in SVM_KEY) and r.get("val_acc_pct")})
