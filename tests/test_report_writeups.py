@@ -62,6 +62,14 @@ def test_a_cell_outside_the_spread_is_not_reproduced(poly):
     assert cell_row(cell(value=mean + 5, **POLY), summaries(poly))[VERDICT] == NOT_REPRODUCED
 
 
+def test_a_cell_not_reproduced_carries_the_runs_explanation_or_the_word_unexplained(poly):
+    mean = stat(r["test_acc_pct"] for r in poly).mean
+    explained = cell_row(cell(value=mean + 5, name="000-043", **POLY), summaries(poly))
+    assert explained[VERDICT] == NOT_REPRODUCED and "pixel scaling" in explained[COMMAND]
+    other = cell_row(cell(value=mean + 5, name="001-001", **POLY), summaries(poly))
+    assert other[COMMAND].endswith("; unexplained")
+
+
 def test_unknown_fields_match_anything_and_the_nearest_configuration_is_shown(cpu):
     runs = whole(every(cpu, kind="svm", dataset="MNIST"))  # poly d2 (3 seeds) and rbf
     row = cell_row(cell(value=99.0, kind="svm", dataset="MNIST"), summaries(runs))

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from mnistbench.cases import grids
 from mnistbench.cases.registry import split_sizes
 from mnistbench.report.group import THROUGHPUT, Table, summaries
-from mnistbench.results.published import ACCURACIES, AMP_ON, METRICS, SECONDS_PER, Cell, cells
+from mnistbench.results.published import ACCURACIES, AMP_ON, METRICS, SECONDS_PER, Cell, cells, explanation
 from mnistbench.results.record import JOINS, case_fields, config_key, ok
 from mnistbench.results.stats import Stat, is_number, ratio, stat
 
@@ -151,6 +151,8 @@ def cell_row(cell: Cell, rows: list[dict], count: Counter = default_count) -> li
     row, mine = min(found, key=lambda item: abs(item[1].mean - cell.value))
     tolerance, verdict = judge(cell, mine, row, same_hardware(cell, row["hardware"]))
     why = "" if math.isnan(tolerance) else f"tolerance {tolerance:.2f} {cell.unit}"
+    if verdict == NOT_REPRODUCED:
+        why += f"; {explanation(cell)}"
     return head + [mine, mine.n, row["hardware"], mine.mean - cell.value, verdict, len(found), why]
 
 
@@ -177,6 +179,8 @@ def pair_tail(cell: Cell, rows: list[dict]) -> list:
     hardware_ok = same_hardware(cell, cpu["hardware"]) and same_hardware(cell, gpu["hardware"])
     tolerance, verdict = judge(cell, mine, cpu, hardware_ok)
     why = "" if math.isnan(tolerance) else f"tolerance {tolerance:.2f} {cell.unit}"
+    if verdict == NOT_REPRODUCED:
+        why += f"; {explanation(cell)}"
     return [mine, mine.n, f"{cpu['hardware']} / {gpu['hardware']}", mine.mean - cell.value, verdict, len(values),
             why]
 
