@@ -23,7 +23,7 @@ from mnistbench.report.plots import acc_time_plot
 from mnistbench.report.tables_svm import seconds
 from mnistbench.report.tables_train import flops_table
 from mnistbench.results.record import JOINS, config_key, ok
-from mnistbench.results.stats import ratio, scaled
+from mnistbench.results.stats import ratio
 
 TRAIN_KEY = ["dataset", "model", "n_train"]
 SVM_KEY = ["dataset", "kernel", "n_train"]
@@ -49,8 +49,8 @@ def training_summary(records: list[dict]) -> Table:
         per_device = _per_device(rows, chosen)
         cpu, gpu = per_device.get("cpu"), per_device.get("cuda")
         body.append([chosen["dataset"], model_title(chosen["model"]), chosen["n_train"], chosen["epochs"],
-                     _configuration(chosen), _among(rows, chosen), chosen["val_acc_pct"], chosen["test_acc_pct"],
-                     _epoch_s(cpu), _epoch_s(gpu), ratio(_time(cpu), _time(gpu)),
+                     _configuration(chosen), _among(rows, chosen, TRAIN_KEY, "devices"), chosen["val_acc_pct"],
+                     chosen["test_acc_pct"], _time(cpu), _time(gpu), ratio(_time(cpu), _time(gpu)),
                      " / ".join(f"{device_name(d)}: {r['hardware']}" for d, r in per_device.items())])
     headers = ["dataset", "model", "train images", "epochs", "chosen configuration", "chosen among",
                "val acc (%)", "test acc (%)", "CPU s/epoch", "GPU s/epoch", "GPU speedup", "hardware"]
@@ -73,19 +73,14 @@ def _configuration(row: dict) -> str:
             + ("" if row.get("image_size", 28) == 28 else f", {row['image_size']} px"))
 
 
-def _among(rows: list[dict], chosen: dict) -> int:
-    """How many configurations of the same dataset, model and size the choice was made among."""
-    return len({config_key(r, JOINS["devices"]) for r in rows
-                if all(r.get(c) == chosen.get(c) for c in TRAIN_KEY) and r.get("val_acc_pct")})
+def _among(rows: list[dict], chosen: dict, key: list[str], join: str) -> int:
+    """How many configurations (record.JOINS[join]) of the same key the choice was made among."""
+    return len({config_key(r, JOINS[join]) for r in rows
+                if all(r.get(c) == chosen.get(c) for c in key) and r.get("val_acc_pct")})
 
 
 def _time(row: dict | None):
     return unit_time_stat(row) if row else None
-
-
-def _epoch_s(row: dict | None):
-    t = _time(row)
-    return None if t is None else scaled(t, 1.0, ".2f")
 
 
 def svm_summary(records: list[dict]) -> Table:
@@ -95,14 +90,10 @@ def svm_summary(records: list[dict]) -> Table:
         degree = f", degree {chosen['degree']}" if chosen["kernel"] == "poly" else ""
         scaling = ", standardised" if chosen.get("scale") else ""
         body.append([chosen["dataset"], chosen["kernel"], chosen["n_train"],
-                     f"C {chosen['C']:g}{degree}, gamma {chosen['gamma']}{scaling}", _among_svm(rows, chosen),
+                     f"C {chosen['C']:g}{degree}, gamma {chosen['gamma']}{scaling}",
+                     _among(rows, chosen, SVM_KEY, "seeds"),
                      chosen["val_acc_pct"], chosen["test_acc_pct"], seconds(chosen["fit_time_ms"]),
                      chosen["hardware"]])
     headers = ["dataset", "kernel", "train images", "chosen configuration", "chosen among", "val acc (%)",
                "test acc (%)", "fit (s)", "hardware"]
     return Table("svm-summary", "Best SVM per dataset, kernel and training size", headers, body)
-
-
-def _among_svm(rows: list[dict], chosen: dict) -> int:
-    return len({config_key(r, JOINS["seeds"]) for r in rows
-                if all(r.get(c) == chosen.get(c) for c in SVM_KEY) and r.get("val_acc_pct")})
