@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mnistbench.cases import grids
+from mnistbench.cases import cost, grids
 from mnistbench.cases.case import SVMCase, TrainCase
 from mnistbench.suite import estimate
 
@@ -68,6 +68,14 @@ def test_the_cost_model_counts_evaluation_and_predictions_not_training_alone():
     assert long_eval.estimated_cpu_s() > short.estimated_cpu_s()
     few, many = SVMCase(train_limit=5000, eval_limit=100), SVMCase(train_limit=5000, eval_limit=5000)
     assert many.estimated_cpu_s() > few.estimated_cpu_s()
+
+
+def test_a_smaller_C_is_estimated_dearer_and_the_grid_of_C_keeps_its_mean():
+    """Fewer support vectors at a larger C: a selection of one C is not priced at the grid's mean."""
+    by_c = {c: SVMCase(train_limit=10_000, C=c).estimated_cpu_s() - cost.SVM_OVERHEAD_S for c in (0.1, 1.0, 10.0)}
+    assert by_c[0.1] > by_c[1.0] > by_c[10.0]
+    assert sum(by_c.values()) / 3 == pytest.approx(by_c[1.0] / cost.svm_c_factor(1.0), rel=0.01)
+    assert by_c[0.1] / by_c[10.0] == pytest.approx(1.45 / 0.70, rel=0.05)  # the measured ratio (cost.py)
 
 
 def test_records_of_gpu_and_flops_cases_hold_no_cpu_estimate():

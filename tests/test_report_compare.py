@@ -17,7 +17,7 @@ from fixtures.records import (
 )
 
 from mnistbench.cli import main
-from mnistbench.report.compare import compare_rows
+from mnistbench.report.compare import SPEEDUP_HEADER, compare_rows, compare_table
 from mnistbench.report.group import speedup_pairs
 from mnistbench.results.load import load
 from mnistbench.results.record import JOINS, label
@@ -38,6 +38,14 @@ def test_compare_joins_by_config_and_lists_one_sided_cases(cpu, gpu):
         row = both[label(c, JOINS["compare"])]
         assert row["A"]["time_s"].mean / row["B"]["time_s"].mean == pytest.approx(
             c["train_time_s"].mean / g["train_time_s"].mean)
+
+
+def test_a_slower_b_reads_as_a_speedup_below_one_under_a_header_that_says_so(cpu, gpu):
+    """GPU as A and CPU as B: B is slower, so B's speedup is under 1, and the header names the direction."""
+    table = compare_table([r for r in compare_rows(gpu, cpu) if r["present"] == "both"])
+    speedups = [row[SPEEDUP_HEADER] for row in table.as_dicts()]
+    assert speedups and all(s.value < 1 for s in speedups)
+    assert SPEEDUP_HEADER == "B's speedup (time A / time B)"
 
 
 def test_a_case_is_labelled_by_its_fields_without_what_the_join_leaves_out(cpu, gpu):
@@ -73,4 +81,4 @@ def test_compare_command_prints_and_writes(tmp_path, capsys):
     with open(out / "compare.csv", newline="") as fh:
         table = list(csv.DictReader(fh))
     assert sorted(r["present"] for r in table) == ["A only"] * 4 + ["B only"] + ["both"] * 3
-    assert {"time A/B", "time A (s) mean", "time A (s) std", "time A (s) n"} <= set(table[0])
+    assert {SPEEDUP_HEADER, "time A (s) mean", "time A (s) std", "time A (s) n"} <= set(table[0])

@@ -17,7 +17,7 @@ from fixtures.records import (
     raw_benchmarks,
 )
 
-from mnistbench.report.group import device_name, speedup_pairs, summaries
+from mnistbench.report.group import Table, device_name, speedup_pairs, summaries
 from mnistbench.report.markdown import format_cell, lift_constants, render_markdown, write_csv
 from mnistbench.report.provenance import failed_table
 from mnistbench.report.sections import CHOSEN, chosen, q2_blocks, report_blocks
@@ -74,22 +74,47 @@ def test_failed_runs_are_listed_and_left_out_of_means(cpu):
 
 
 def test_q1a_table_is_one_row_per_config_and_a_column_per_model(cpu):
-    table = mnist_model_table(cpu)
-    # train_limit varies (resnet50 ran on 1000 images), epochs and pin_memory do not
-    assert table.headers == ["batch", "optimizer", "lr", "train limit", "ResNet-18 acc (%)",
-                             "ResNet-50 acc (%)", "ResNet-18 time (s)", "ResNet-50 time (s)"]
-    rows = {(r["optimizer"], r["train limit"]): r for r in table.as_dicts()}
-    assert list(rows) == [("sgd", 1000), ("sgd", 2000), ("adam", 2000)]
-    assert format_cell(rows["sgd", 2000]["ResNet-18 acc (%)"]) == "92.23 ± 0.46 (n=3)"
-    assert rows["sgd", 2000]["ResNet-50 acc (%)"] is None
-    assert format_cell(rows["sgd", 1000]["ResNet-50 acc (%)"]) == "39.60 (n=1)"
-    assert table.title.endswith(f"on CPU ({CPU_NAME})")
+    """Where every configuration ran every model: the write-ups' shape."""
+    r18 = every(ok(cpu, "train"), dataset="MNIST", model="resnet18", train_limit=2000)
+    r50 = [derived(r, model="resnet50", test_acc_pct=r["test_acc_pct"] - 5) for r in r18]  # DERIVED
+    table = mnist_model_table(r18 + r50)
+    assert table.headers == ["batch", "optimizer", "lr", "ResNet-18 acc (%)", "ResNet-50 acc (%)",
+                             "ResNet-18 time (s)", "ResNet-50 time (s)"]
+    rows = {r["optimizer"]: r for r in table.as_dicts()}
+    assert list(rows) == ["sgd", "adam"]
+    assert format_cell(rows["sgd"]["ResNet-18 acc (%)"]) == "92.23 ± 0.46 (n=3)"
+    assert format_cell(rows["sgd"]["ResNet-50 acc (%)"]) == "87.23 ± 0.46 (n=3)"
+    assert table.title.endswith(f"on CPU ({CPU_NAME})") and not table.note
+
+
+def test_a_model_that_did_not_run_every_configuration_gets_rows_not_holes(cpu):
+    table = mnist_model_table(cpu)  # resnet50 ran only with sgd, on 1,000 images
+    assert table.headers == ["model", "batch", "optimizer", "lr", "train limit", "test acc (%)", "train time (s)"]
+    assert all(None not in row for row in table.rows)
+    rows = {(r["model"], r["optimizer"], r["train limit"]): r for r in table.as_dicts()}
+    assert list(rows) == [("resnet18", "sgd", 2000), ("resnet18", "adam", 2000), ("resnet50", "sgd", 1000)]
+    assert format_cell(rows["resnet50", "sgd", 1000]["test acc (%)"]) == "39.60 (n=1)"
+    assert table.note.startswith("Not every one of the 3 configurations ran every model")
+    assert table.note in render_markdown([table]).splitlines()
+
+
+def test_the_report_gives_each_training_size_its_own_table(cpu):
+    blocks = report_blocks(cpu)
+    titles = [b.title for b in blocks if isinstance(b, Table) and b.name.startswith("smoke-mnist")]
+    assert titles == [f"Preset smoke: MNIST, 1,000 training images, on CPU ({CPU_NAME})",
+                      f"Preset smoke: MNIST, 2,000 training images, on CPU ({CPU_NAME})"]
+
+
+def test_a_best_of_table_says_how_it_chose_under_its_title(cpu):
+    table = chosen(best_train_table(summaries(ok(cpu, "train")), ["dataset"], "b", "Best"))
+    assert table.note == CHOSEN and table.title == "Best"
+    assert render_markdown([table]).splitlines()[:3] == ["**Best**", "", CHOSEN]
 
 
 def test_columns_every_row_shares_are_said_once_above_the_table(cpu):
     shared, shown = lift_constants(mnist_model_table(cpu))
     assert shared == [("batch", 16), ("lr", 0.001)]
-    assert shown.headers[:2] == ["optimizer", "train limit"]
+    assert shown.headers[:3] == ["model", "optimizer", "train limit"]
     text = render_markdown([mnist_model_table(cpu)])
     assert "All rows: batch 16, lr 0.001" in text.splitlines()
 
@@ -99,9 +124,9 @@ def test_best_table_keeps_what_identifies_a_row_and_what_varies(cpu, gpu):
     shared, shown = lift_constants(best_train_table(rows, ["dataset", "model"], "b", "b"))
     assert shown.headers == ["dataset", "model", "optimizer", "train limit", "val acc (%), chosen by", "test acc (%)",
                              "train time (s)"]
-    assert dict(shared) == {"preset": "smoke", "stem": "imagenet", "image size (px)": 28, "batch": 16,
-                            "lr": 0.001, "epochs": 1, "pin_memory": True, "amp": "auto", "path": "classic",
-                            "loader": "dataloader", "device": "cuda", "hardware": GPU_NAME, "split": "pooled"}
+    # said once above it, except what is at the suite's default (stem, image size, pin_memory, amp, split)
+    assert dict(shared) == {"batch": 16, "lr": 0.001, "epochs": 1, "path": "classic", "loader": "dataloader",
+                            "device": "cuda", "hardware": GPU_NAME}
     # one dataset: the column that identifies the row stays, though every row shares it
     _, one_dataset = lift_constants(best_train_table(every(rows, dataset="MNIST"), ["dataset"], "b", "b"))
     assert one_dataset.as_dicts()[0]["dataset"] == "MNIST"
@@ -113,7 +138,7 @@ def test_the_csv_keeps_every_column(cpu, tmp_path):
     with open(tmp_path / "t.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert {row["batch"] for row in rows} == {"16"} and {row["lr"] for row in rows} == {"0.001"}
-    assert {"ResNet-18 acc (%) mean", "ResNet-18 acc (%) std", "ResNet-18 acc (%) n"} <= set(rows[0])
+    assert {"test acc (%) mean", "test acc (%) std", "test acc (%) n"} <= set(rows[0])
 
 
 def test_best_table_shows_time_to_target_only_when_recorded(cpu):
@@ -141,7 +166,7 @@ def test_the_best_configuration_is_chosen_by_validation_and_reported_by_test_acc
 def test_no_best_is_chosen_among_runs_without_a_validation_accuracy(cpu):
     svm = [{k: v for k, v in r.items() if k != "val_acc_pct"} for r in ok(cpu, "svm")]
     assert best_train_table(summaries(svm), ["dataset"], "b", "b").rows == []
-    assert chosen(best_svm_table(summaries(svm), "b", "Preset smoke: best" + CHOSEN)).startswith(
+    assert chosen(best_svm_table(summaries(svm), "b", "Preset smoke: best")).startswith(
         "Preset smoke: best: none chosen, since no run recorded a validation accuracy")
 
 
@@ -184,7 +209,7 @@ def test_a_model_this_install_does_not_register_still_renders(cpu):
     alien = derived(one(cpu, **R18_SGD, seed=0), model="vit_tiny", case_id="smoke-mnist-vit_tiny-seed0-cpu")
     records = [*cpu, alien]
     table = mnist_model_table(records)
-    assert table.headers[4:7] == ["ResNet-18 acc (%)", "ResNet-50 acc (%)", "vit_tiny acc (%)"]
+    assert [row[0] for row in table.rows] == ["resnet18", "resnet18", "resnet50", "vit_tiny"]
     assert one(flops_table(records).as_dicts(), model="vit_tiny")["records"] == "1 train"
     assert "vit_tiny" in render_markdown(report_blocks(records))
     assert label(alien, JOINS["compare"]) == alien["case_id"]  # no case to rebuild: the recorded id, as is

@@ -16,6 +16,12 @@ SVM_OVERHEAD_S = 0.2  # features and the record: an SVM case builds no model
 EVAL_SPEEDUP = 8.0  # images/s of an evaluation pass over those of training (no backward, batch 1,000)
 SVM_FIT_S_PER_N2 = 1.3e-7  # SVC fit seconds per training image squared (SMO; the grid's mean over C)
 SVM_KERNEL_S = 2.15e-7  # seconds per (training image x predicted image): the kernel rows of predict
+# A smaller C leaves more support vectors: a longer fit and longer kernel rows to predict with. The
+# factor a*C**-b on both, fitted to the case seconds at each C over their grid's mean in four 24-case
+# runs at 10,000 images (reports/runs/q1b-n10000-{raw-mnist,raw-fashion}-draws12, -std-fashion-draws12,
+# -std-mnist-draw0): C 0.1 1.29-1.71 (mean 1.45), C 1 0.75-0.96 (0.87), C 10 0.54-0.78 (0.70).
+SVM_C_SCALE = 0.955
+SVM_C_EXPONENT = 0.16
 SVM_TRAIN_ACC_SAMPLE = 5000  # training images an SVM's train accuracy is measured on, at most
 
 
@@ -26,7 +32,13 @@ def train_s(epochs: int, n_train: int, n_val: int, n_test: int, pixels: float, i
     return CASE_OVERHEAD_S + timed + evaluated
 
 
-def svm_s(n_train: int, n_val: int, n_test: int) -> float:
-    """The fit, quadratic in the training images; the predictions, linear in both sides."""
+def svm_s(n_train: int, n_val: int, n_test: int, C: float = 1.0) -> float:
+    """The fit, quadratic in the training images; the predictions, linear in both sides; both
+    scaled by C's factor (1 over the study's grid of C = 0.1, 1, 10, on the mean)."""
     predicted = n_val + n_test + min(SVM_TRAIN_ACC_SAMPLE, n_train)
-    return SVM_OVERHEAD_S + SVM_FIT_S_PER_N2 * n_train**2 + SVM_KERNEL_S * n_train * predicted
+    work = SVM_FIT_S_PER_N2 * n_train**2 + SVM_KERNEL_S * n_train * predicted
+    return SVM_OVERHEAD_S + svm_c_factor(C) * work
+
+
+def svm_c_factor(C: float) -> float:
+    return SVM_C_SCALE * C ** -SVM_C_EXPONENT

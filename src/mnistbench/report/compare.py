@@ -1,8 +1,8 @@
 """compare A B: two runs of the suite, case by case (record.JOINS["compare"], seeds pooled first).
 
-Time is train_time_s for ResNets and the SVC fit for SVMs; time A/B is the speedup of B, so
-a CPU run as A and a GPU run as B gives the Q2 speedup. Cases on one side only are listed.
-With a noise file, each time has its measured noise beside it; with thresholds, the gate's
+Time is train_time_s for ResNets and the SVC fit for SVMs; "B's speedup" is A's time over B's
+(above 1: B was faster), so a CPU run as A and a GPU run as B gives the Q2 speedup. Cases on one
+side only are listed. With a noise file, each time has its measured noise beside it; with thresholds, the gate's
 verdicts (gate.py: A is the baseline, B the new run) follow, one table per verdict.
 """
 
@@ -19,12 +19,13 @@ from mnistbench.results import gate
 from mnistbench.results.record import JOINS, config_key, label, ok
 from mnistbench.results.stats import difference, ratio
 
-HEADERS = ["case", "kind", "present", "time A (s)", "time B (s)", "time A/B", "acc A (%)", "acc B (%)",
+SPEEDUP_HEADER = "B's speedup (time A / time B)"  # above 1: B was faster; below 1: B was slower
+HEADERS = ["case", "kind", "present", "time A (s)", "time B (s)", SPEEDUP_HEADER, "acc A (%)", "acc B (%)",
            "Δ acc (B−A, pts)"]
 NOISE_HEADER = "time noise (CV %)"  # beside the times when a noise file is given
 CHECK_HEADERS = ["case", "kind", "metric", "A (base)", "B (new)", "change", "CI", "p", "threshold",
                  "noise (CV %)", "why"]
-HARDWARE_HEADERS = ["case", "kind", "hardware A", "hardware B", "time A (s)", "time B (s)", "speed B/A"]
+HARDWARE_HEADERS = ["case", "kind", "hardware A", "hardware B", "time A (s)", "time B (s)", SPEEDUP_HEADER]
 # a check's verdict -> the title of its table, in the order they are shown
 CHECK_TITLES = {gate.REGRESSION: "Regressions: past the threshold and significant",
                 gate.IMPROVEMENT: "Improvements: past the threshold the good way and significant",
@@ -116,8 +117,9 @@ def compare_blocks(a: list[dict], b: list[dict], *, noise: list[dict] | None = N
     files = "\n\n".join(f"- {side}: " + ", ".join(sorted({r['source'] for r in recs}))
                         for side, recs in (("A", a), ("B", b)))
     how = (f"Cases are joined by configuration with {_listed(JOINS['compare'])} left out, seeds pooled "
-           "first. Time is train_time_s for ResNets and the SVC fit for SVMs; time A/B is the speedup of B "
-           "(CPU as A and GPU as B gives the Q2 speedup).")
+           "first. Time is train_time_s for ResNets and the SVC fit for SVMs; B's speedup is "
+           "time A over time B: above 1, B was faster; below 1, B was slower (CPU as A and GPU as B gives the "
+           "Q2 speedup).")
     blocks: list = ["# mnistbench compare: A against B", files, machines_table(a + b, sides), how]
     joined = [r for r in rows if r["present"] == "both"]
     blocks.append(compare_table(joined, "compare-both", "Cases in both", show_present=False, noise=levels)
@@ -210,13 +212,14 @@ def _metric(metric: str, kind: str) -> str:
 def _hardware_table(verdicts: list[gate.Verdict]) -> Table:
     body = [[v.case, v.kind, *v.hardware, *v.times, v.speed] for v in verdicts]
     return Table("gate-different-hardware", "Different hardware: a speed comparison, not a verdict "
-                 "(time per epoch or fit; speed B/A is A's time over B's)", HARDWARE_HEADERS, body, ("kind",))
+                 "(time per epoch or fit; B's speedup is A's time over B's)", HARDWARE_HEADERS, body, ("kind",))
 
 
 def gate_csv_table(gated: Gated) -> Table:
     """Every check, and every case not judged, with numbers as numbers: gate.csv."""
     headers = ["case", "kind", "verdict", "metric", "A (base)", "B (new)", "change", "ci low", "ci high", "p",
-               "threshold", "noise cv", "hardware A", "hardware B", "time A (s)", "time B (s)", "speed B/A", "why"]
+               "threshold", "noise cv", "hardware A", "hardware B", "time A (s)", "time B (s)", SPEEDUP_HEADER,
+               "why"]
     body = []
     for v in gated.verdicts:
         for c in v.checks or (None,):

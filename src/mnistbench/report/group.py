@@ -29,6 +29,12 @@ LABELS = {
     "batch_size": "batch", "image_size": "image size (px)", "train_limit": "train limit",
     "eval_limit": "eval limit", "n_train": "train size", "target_val_acc_pct": "val target (%)",
 }
+# Settings said above a table only when not at the suite's default: at the default they tell a reader
+# nothing (pin_memory on a CPU run, amp "auto"); the provenance section and every record still hold them.
+QUIET_DEFAULTS = {LABELS.get(name, name): default for name, default in (
+    ("stem", "imagenet"), ("image_size", 28), ("pin_memory", True), ("num_workers", 0), ("amp", "auto"),
+    ("loader", "auto"), ("split", "pooled"), ("split_seed", 0), ("eval_limit", None), ("backend", "sklearn"),
+    ("max_iter", -1), ("deterministic", False), ("stop_at_target", False))}
 # Columns shown when they vary, ahead of any other case field that happens to vary.
 PREFERRED_EXTRAS = ("epochs", "pin_memory", "image_size", "train_limit", "stem", "amp", "path", "loader")
 METRICS = {
@@ -45,6 +51,7 @@ class Table(NamedTuple):
     headers: list[str]
     rows: list[list]
     liftable: tuple[str, ...] = ()  # headers said once above the table when every row has the same value
+    note: str = ""  # one line under the title: how the rows were chosen or compared, so the title stays short
 
     def as_dicts(self) -> list[dict]:
         """The rows keyed by header."""

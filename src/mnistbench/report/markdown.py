@@ -1,7 +1,8 @@
 """Render: tables and plots to Markdown (tabulate), CSV and PNG.
 
 In Markdown, a configuration column with one value in every row (Table.liftable) is said
-once above the table ("All rows: ..."); the CSV keeps every column, and numbers stay
+once above the table ("All rows: ..."), unless that value is the suite's default
+(group.QUIET_DEFAULTS); the CSV keeps every column, and numbers stay
 numbers there: a Stat becomes mean, std and n columns, a Ratio its value, std and both n.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from mnistbench.report.group import Table
+from mnistbench.report.group import QUIET_DEFAULTS, Table
 from mnistbench.report.plots import Plot
 from mnistbench.results.stats import Ratio, Signed, Stat
 
@@ -34,6 +35,8 @@ def render_markdown(blocks: list, out: Path | None = None) -> str:
 def _table_markdown(table: Table, out: Path | None) -> str:
     shared, narrow = lift_constants(table)
     text = f"**{table.title}**\n\n"
+    if table.note:
+        text += f"{table.note}\n\n"
     if shared:
         said = ", ".join(f"{header} {format_cell(value)}" for header, value in shared)
         text += f"All rows: {said}\n\n"
@@ -47,18 +50,24 @@ def _table_markdown(table: Table, out: Path | None) -> str:
 def lift_constants(table: Table) -> tuple[list[tuple[str, object]], Table]:
     """(header, value) of each liftable column that has one value in every row, and the table without them.
 
-    A column empty in every row leaves the table and says nothing: it has nothing to say.
+    A column empty in every row, or at the suite's default in every row, leaves the table and says
+    nothing: it has nothing to say.
     """
     if not table.rows:
         return [], table
     first = table.rows[0]
     constant = [i for i, header in enumerate(table.headers)
                 if header in table.liftable and all(row[i] == first[i] for row in table.rows)]
-    shared = [(table.headers[i], first[i]) for i in constant if first[i] is not None]
+    shared = [(table.headers[i], first[i]) for i in constant
+              if first[i] is not None and not _quiet(table.headers[i], first[i])]
     keep = [i for i in range(len(table.headers)) if i not in constant]
     narrow = table._replace(headers=[table.headers[i] for i in keep],
                             rows=[[r[i] for i in keep] for r in table.rows])
     return shared, narrow
+
+
+def _quiet(header: str, value) -> bool:
+    return header in QUIET_DEFAULTS and value == QUIET_DEFAULTS[header]
 
 
 def _plot_markdown(plot: Plot, out: Path | None) -> str:

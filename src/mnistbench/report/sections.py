@@ -114,27 +114,40 @@ def q1a_blocks(records: list[dict]) -> list:
 
 
 def _preset_tables(rows: list[dict], preset: str) -> list:
-    """Per dataset, one row per configuration; then the best per dataset, and per dataset and model."""
-    tables = [model_table([r for r in rows if r["dataset"] == dataset], f"{preset}-{dataset.lower()}",
-                          f"Preset {preset}: {dataset}, test accuracy and training time",
-                          ["batch_size", "optimizer", "lr"], ["preset", "dataset"])
-              for dataset in present(rows, "dataset")]
+    """Per dataset and training size, one row per configuration (runs of different sizes never share a
+    column); then the best per dataset, and per dataset and model."""
+    tables = [model_table(mine, f"{preset}-{dataset.lower()}{_size_stem(size)}",
+                          f"Preset {preset}: {dataset}, {train_size(size)}",
+                          ["batch_size", "optimizer", "lr"], ["preset", "dataset", "train_limit"])
+              for dataset in present(rows, "dataset")
+              for size in present([r for r in rows if r["dataset"] == dataset], "train_limit")
+              if (mine := [r for r in rows if r["dataset"] == dataset and r.get("train_limit") == size])]
     if rows:
         tables += [chosen(best_train_table(rows, ["dataset"], f"{preset}-best",
-                                           f"Preset {preset}: best configuration per dataset{CHOSEN}")),
+                                           f"Preset {preset}: best configuration per dataset")),
                    chosen(best_train_table(rows, ["dataset", "model"], f"{preset}-best-per-model",
-                                           f"Preset {preset}: best configuration per dataset and model{CHOSEN}"))]
+                                           f"Preset {preset}: best configuration per dataset and model"))]
     return tables
 
 
-CHOSEN = " (chosen by validation accuracy, reported by test accuracy)"
+def train_size(limit: int | None) -> str:
+    return "the whole training split" if limit is None else f"{limit:,} training images"
+
+
+def _size_stem(limit: int | None) -> str:
+    """The CSV name's size part: none for the whole split, so a full-size table keeps its old name."""
+    return "" if limit is None else f"-n{limit}"
+
+
+CHOSEN = "Chosen by validation accuracy, reported by test accuracy."
 
 
 def chosen(table):
-    """A best-of table, or one line where no run recorded the validation accuracy a choice is made by."""
+    """A best-of table under the note saying how it chose, or one line where no run recorded the
+    validation accuracy a choice is made by."""
     if table.rows:
-        return table
-    return (f"{table.title.removesuffix(CHOSEN)}: none chosen, since no run recorded a validation accuracy "
+        return table._replace(note=CHOSEN)
+    return (f"{table.title}: none chosen, since no run recorded a validation accuracy "
             "(SVM runs before 2026-12-01 did not); choosing by the test accuracy then reported would be "
             "biased. Rerun them to choose.")
 
@@ -148,8 +161,7 @@ def q1b_blocks(records: list[dict]) -> list:
         mine = [r for r in rows if r.get("preset") == preset]
         blocks += [svm_table(mine, f"svm-{preset}", f"Preset {preset}: SVC per dataset, kernel and "
                              "hyperparameters (fit = training time)"),
-                   chosen(best_svm_table(mine, f"svm-{preset}-best",
-                                         f"Preset {preset}: best per dataset and kernel{CHOSEN}"))]
+                   chosen(best_svm_table(mine, f"svm-{preset}-best", f"Preset {preset}: best per dataset and kernel"))]
     pairs, _ = backend_pairs(records)
     twin = TWIN["backend"]
     if pairs:

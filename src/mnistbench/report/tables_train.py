@@ -31,7 +31,7 @@ from mnistbench.report.group import (
 from mnistbench.results.record import JOINS, ok
 from mnistbench.results.stats import hashable, is_number, ratio, stat
 
-BEST_TRAIN = ["preset", "dataset", "model", "stem", "image_size", "batch_size", "optimizer", "lr", "epochs",
+BEST_TRAIN = ["dataset", "model", "stem", "image_size", "batch_size", "optimizer", "lr", "epochs",
               "pin_memory", "amp", "path", "loader", "device", "hardware", "split", "train_limit"]
 TARGET_METRICS = {"epochs_to_target": "epochs to target", "time_to_target_s": "time to target (s)"}
 SPEEDUP_LEAD = ["dataset", "model", "batch_size", "optimizer", "lr"]
@@ -39,17 +39,33 @@ CHOSEN_BY = "val acc (%), chosen by"  # group.best picks on validation; the test
 
 
 def model_table(rows: list[dict], name: str, title: str, lead: list[str], fixed: Iterable[str]) -> Table:
-    """One row per configuration, one accuracy and one time column per model (the write-ups' shape)."""
+    """One row per configuration, one accuracy and one time column per model (the write-ups' shape)
+    where every configuration ran every model; else one row per configuration and model, and a note
+    saying so, so that no cell is a hole standing for a run nobody made."""
     columns = lead + varying(rows, extras("train", lead, ["model", "seed", *fixed]))
     models = present(rows, "model")
+    cells = _by_configuration(rows, columns)
+    if len(models) > 1 and any(len(by_model) < len(models) for by_model in cells.values()):
+        return _model_rows_table(rows, name, title, columns, len(cells))
     body = []
-    for key, by_model in _by_configuration(rows, columns).items():
+    for key, by_model in cells.items():
         accs = [value_of(by_model.get(m), "test_acc_pct") for m in models]
         times = [value_of(by_model.get(m), "train_time_s") for m in models]
         body.append([display(c, v) for c, v in zip(columns, key, strict=True)] + accs + times)
     headers = ([column_label(c) for c in columns] + [f"{model_title(m)} acc (%)" for m in models]
                + [f"{model_title(m)} time (s)" for m in models])
     return Table(name, title + on_hardware(rows, columns), headers, body, _labels(columns))
+
+
+def _model_rows_table(rows: list[dict], name: str, title: str, columns: list[str], configurations: int) -> Table:
+    """The long shape of model_table: the model is a column, each run configuration a row."""
+    columns = ["model", *columns]
+    body = [[display(c, r.get(c)) for c in columns] + [value_of(r, "test_acc_pct"), value_of(r, "train_time_s")]
+            for r in sort_rows(rows, columns)]
+    note = (f"Not every one of the {configurations} configurations ran every model, so each model has rows of "
+            "its own.")
+    return Table(name, title + on_hardware(rows, columns), [*_labels(columns), "test acc (%)", "train time (s)"],
+                 body, _labels(columns[1:]), note)
 
 
 def _by_configuration(rows: list[dict], columns: list[str]) -> dict[tuple, dict[str, dict]]:
@@ -175,5 +191,6 @@ def time_to_target_table(records: Iterable[dict]) -> Table:
                        None if score.seconds is None else round(score.seconds, 2), score.verdict])
     headers = [column_label(c) for c in columns] + [
         "val target (%)", "reached", "epochs to target", "time to target (s)", "MLPerf score (s)", "verdict"]
-    return Table("time-to-target", "Time to target: olympic mean over 5+ seeds (drop fastest and slowest), "
-                 "as MLPerf Training scores it", headers, body, _labels(columns))
+    return Table("time-to-target", "Time to target, scored as MLPerf Training scores it", headers, body,
+                 _labels(columns), "The score is the olympic mean over 5 or more seeds: the fastest and the slowest "
+                 "dropped, the rest averaged.")

@@ -76,9 +76,9 @@ def throughput_table(pairs: list[tuple[dict | None, dict | None]]) -> Table:
                + ([f"{side} MFU (%)" for side in sides] if mfu else []) + plan)
     body = [_throughput_row(base, other, columns, mfu) for base, other in
             sorted(pairs, key=row_order(columns, _either))]
-    title = ("Throughput: classic and fast path, same configuration (median-round images/s, mean over seeds; "
-             f"{TOLERANCE})")
-    return Table("throughput", title, headers, body, (*(column_label(c) for c in columns[1:]), *plan))
+    return Table("throughput", "Throughput: classic and fast path, same configuration", headers, body,
+                 (*(column_label(c) for c in columns[1:]), *plan),
+                 f"Median-round images/s, mean over seeds; {TOLERANCE}.")
 
 
 def _throughput_row(base: dict | None, other: dict | None, columns: list[str], mfu: bool) -> list:
@@ -151,9 +151,9 @@ def backend_table(pairs: list[tuple[dict, dict]]) -> Table:
                        other.get(twin.ratio) if fair.comparable else None,
                        difference(base["test_acc_pct"], other["test_acc_pct"]), fair.text,
                        run_value(other, "backend_version")])
-    title = ("SVM backends: scikit-learn against scikit-learn-intelex, same configuration "
-             f"(fit time, mean over runs; {TOLERANCE})")
-    return Table("svm-backends", title, headers, body, (*(column_label(c) for c in columns[2:]), version))
+    return Table("svm-backends", "SVM backends: scikit-learn against scikit-learn-intelex, same configuration",
+                 headers, body, (*(column_label(c) for c in columns[2:]), version),
+                 f"Fit time, mean over runs; {TOLERANCE}.")
 
 
 def _agreement(base: dict, other: dict, twin: Twin) -> Agreement:
