@@ -36,6 +36,9 @@ def test_seeds_repeat_each_case():
 def test_svm_seeds_on_a_subset_draw_other_images():
     cases = grids.build("q1b", grids.GridOptions(seeds=3, train_limit=10_000))
     assert len(cases) == 3 * 24 and {c.draw_seed for c in cases} == {0, 1, 2}
+    # the same subset named as an axis draws the same way
+    as_axis = grids.build("q1b", grids.GridOptions(seeds=3, axes=(("train_limit", (10_000,)),)))
+    assert [c.id for c in as_axis] == [c.id for c in cases]
 
 
 def test_q1b_rbf_has_no_degree_axis():

@@ -51,7 +51,8 @@ def product(cls: type[Case], axes: dict[str, tuple], opts: GridOptions | None = 
 def redundant(case: Case) -> bool:
     """Combinations that would only repeat another case."""
     if isinstance(case, SVMCase):
-        return case.kernel == "rbf" and case.degree != 3
+        # SVC is deterministic: on the whole split another seed would only repeat the same fit
+        return (case.kernel == "rbf" and case.degree != 3) or (case.train_limit is None and case.seed != 0)
     if isinstance(case, TrainCase) and not case.pin_memory:
         # pin_memory only changes a DataLoader feeding a GPU
         return case.device == "cpu" or case.resolved_loader != "dataloader"
@@ -93,12 +94,11 @@ def q2(opts: GridOptions) -> Iterator[Case]:
 
 
 def q1b(opts: GridOptions) -> Iterator[Case]:
-    # SVC is deterministic: on the whole split --mb-seeds would only repeat the same fit, so it runs
-    # once; on a subset each seed draws other images (SVMCase.draw_seed). The backend axis is
-    # innermost, sklearn first, so sklearnex cases can cite their baseline
-    seeds = tuple(range(opts.seeds)) if opts.train_limit else (0,)
+    # On a subset each seed draws other images (SVMCase.draw_seed), whether the subset comes from
+    # --mb-train-limit or --mb-axis train_limit=N; on the whole split `redundant` keeps seed 0 only. The
+    # backend axis is innermost, sklearn first, so sklearnex cases can cite their baseline
     axes = dict(dataset=tuple(DATASETS), kernel=("poly", "rbf"), degree=(2, 3, 4), C=(0.1, 1.0, 10.0),
-                seed=seeds, backend=opts.svm_backends)
+                seed=tuple(range(opts.seeds)), backend=opts.svm_backends)
     yield from product(SVMCase, axes, opts, preset="q1b", train_limit=opts.train_limit, split=opts.split)
 
 
