@@ -78,6 +78,12 @@ def test_a_smaller_C_is_estimated_dearer_and_the_grid_of_C_keeps_its_mean():
     assert by_c[0.1] / by_c[10.0] == pytest.approx(1.45 / 0.70, rel=0.05)  # the measured ratio (cost.py)
 
 
+def test_standardised_pixels_are_estimated_dearer_than_raw_ones():
+    raw, scaled = SVMCase(train_limit=10_000), SVMCase(train_limit=10_000, scale=True)
+    assert (scaled.estimated_cpu_s() - cost.SVM_OVERHEAD_S) == pytest.approx(
+        cost.SVM_SCALED_FACTOR * (raw.estimated_cpu_s() - cost.SVM_OVERHEAD_S))
+
+
 def test_records_of_gpu_and_flops_cases_hold_no_cpu_estimate():
     cal = estimate.Calibration({"train": 2.0}, {"train": "probe"})
     assert estimate.case_fields(TrainCase(device="cuda"), cal) == {}

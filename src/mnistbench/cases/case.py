@@ -283,7 +283,7 @@ class SVMCase(Case):
         return self.split_seed + self.seed
 
     def estimated_cpu_s(self) -> float:
-        return cost.svm_s(self.n_train, *self.n_eval, C=self.C)
+        return cost.svm_s(self.n_train, *self.n_eval, C=self.C, scaled=self.scale)
 
 
 @dataclass(frozen=True)
