@@ -138,7 +138,7 @@ def test_fast_vs_classic_accuracy_by_the_one_agreement_rule(cpu):
 
 def test_the_smoke_tables_show_the_path_once_it_varies(cpu):
     blocks = report_blocks(cpu + fast_records(cpu))
-    for name in ("smoke-mnist", "smoke-fashionmnist"):
+    for name in ("smoke-mnist-n2000", "smoke-fashionmnist-n2000"):
         assert {"path", "loader"} <= set(tables(blocks)[name].headers), name
     assert "path-accuracy" in tables(path_blocks(cpu + fast_records(cpu)))
 
@@ -188,7 +188,7 @@ def test_a_backend_speedup_is_shown_only_where_the_accuracies_agree(cpu):
     # both sides' times stay, so the reader sees what was measured
     assert unfair["sklearn fit (ms)"] == fair["sklearn fit (ms)"]
     assert unfair["sklearnex fit (ms)"] == fair["sklearnex fit (ms)"]
-    assert "|Δ| ≤ max(1 pt, 2 × the larger seed std)" in backend_table(backend_pairs(cpu + far)[0]).title
+    assert "|Δ| ≤ max(1 pt, 2 × the larger seed std)" in backend_table(backend_pairs(cpu + far)[0]).note
 
 
 def test_a_path_speedup_is_shown_only_where_the_accuracies_agree(cpu):
