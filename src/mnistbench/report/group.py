@@ -16,7 +16,7 @@ from typing import NamedTuple
 from mnistbench.cases.case import DEVICES, KERNELS, OPTIMIZERS, PATHS, SVM_BACKENDS
 from mnistbench.cases.registry import DATASETS, MODELS
 from mnistbench.results.measures import run_time_s, unit_time_s
-from mnistbench.results.record import JOINS, TWINS, Twin, case_fields, config_key, hardware, ok, twin_key
+from mnistbench.results.record import JOINS, TWINS, Twin, case_fields, config_key, defaults, hardware, ok, twin_key
 from mnistbench.results.stats import Ratio, Stat, hashable, ratio, stat
 
 THROUGHPUT = "throughput"  # its own table only: a few timed steps, not a training run to read accuracy from
@@ -31,10 +31,10 @@ LABELS = {
 }
 # Settings said above a table only when not at the suite's default: at the default they tell a reader
 # nothing (pin_memory on a CPU run, amp "auto"); the provenance section and every record still hold them.
-QUIET_DEFAULTS = {LABELS.get(name, name): default for name, default in (
-    ("stem", "imagenet"), ("image_size", 28), ("pin_memory", True), ("num_workers", 0), ("amp", "auto"),
-    ("loader", "auto"), ("split", "pooled"), ("split_seed", 0), ("eval_limit", None), ("backend", "sklearn"),
-    ("max_iter", -1), ("deterministic", False), ("stop_at_target", False))}
+QUIET_FIELDS = ("stem", "image_size", "pin_memory", "num_workers", "amp", "loader", "split", "split_seed",
+                "eval_limit", "backend", "max_iter", "deterministic", "stop_at_target")
+QUIET_DEFAULTS = {LABELS.get(name, name): default for kind in ("train", "svm")
+                  for name, default in defaults(kind).items() if name in QUIET_FIELDS}
 # Columns shown when they vary, ahead of any other case field that happens to vary.
 PREFERRED_EXTRAS = ("epochs", "pin_memory", "image_size", "train_limit", "stem", "amp", "path", "loader")
 METRICS = {

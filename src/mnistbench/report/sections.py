@@ -8,8 +8,9 @@ from mnistbench.report.group import (
     THROUGHPUT,
     TWIN,
     device_name,
+    group,
     not_throughput,
-    present,
+    sort_rows,
     speedup_pairs,
     summaries,
     varying,
@@ -113,15 +114,18 @@ def q1a_blocks(records: list[dict]) -> list:
     return blocks + [val_curve_plot(rows)]
 
 
+SIZE_KEY = ("dataset", "train_limit")  # one Q1(a) table per dataset and training size
+
+
 def _preset_tables(rows: list[dict], preset: str) -> list:
     """Per dataset and training size, one row per configuration (runs of different sizes never share a
     column); then the best per dataset, and per dataset and model."""
-    tables = [model_table(mine, f"{preset}-{dataset.lower()}{_size_stem(size)}",
-                          f"Preset {preset}: {dataset}, {train_size(size)}",
-                          ["batch_size", "optimizer", "lr"], ["preset", "dataset", "train_limit"])
-              for dataset in present(rows, "dataset")
-              for size in present([r for r in rows if r["dataset"] == dataset], "train_limit")
-              if (mine := [r for r in rows if r["dataset"] == dataset and r.get("train_limit") == size])]
+    tables = []
+    for mine in group(sort_rows(rows, SIZE_KEY), key=lambda r: (r["dataset"], r.get("train_limit"))):
+        dataset, size = mine[0]["dataset"], mine[0].get("train_limit")
+        tables.append(model_table(mine, f"{preset}-{dataset.lower()}{_size_stem(size)}",
+                                  f"Preset {preset}: {dataset}, {train_size(size)}",
+                                  ["batch_size", "optimizer", "lr"], ["preset", *SIZE_KEY]))
     if rows:
         tables += [chosen(best_train_table(rows, ["dataset"], f"{preset}-best",
                                            f"Preset {preset}: best configuration per dataset")),

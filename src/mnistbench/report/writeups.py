@@ -150,10 +150,14 @@ def cell_row(cell: Cell, rows: list[dict], count: Counter = default_count) -> li
         return head + [None, None, None, None, NOT_MEASURED, 0, command(cell)]
     row, mine = min(found, key=lambda item: abs(item[1].mean - cell.value))
     tolerance, verdict = judge(cell, mine, row, same_hardware(cell, row["hardware"]))
+    return head + [mine, mine.n, row["hardware"], mine.mean - cell.value, verdict, len(found),
+                   _why(cell, tolerance, verdict)]
+
+
+def _why(cell: Cell, tolerance: float, verdict: str) -> str:
+    """The tolerance a verdict was given with and, for a cell that does not reproduce, the runs' explanation."""
     why = "" if math.isnan(tolerance) else f"tolerance {tolerance:.2f} {cell.unit}"
-    if verdict == NOT_REPRODUCED:
-        why += f"; {explanation(cell)}"
-    return head + [mine, mine.n, row["hardware"], mine.mean - cell.value, verdict, len(found), why]
+    return f"{why}; {explanation(cell)}" if verdict == NOT_REPRODUCED else why
 
 
 def pair_tail(cell: Cell, rows: list[dict]) -> list:
@@ -178,11 +182,8 @@ def pair_tail(cell: Cell, rows: list[dict]) -> list:
     cpu, gpu, mine = min(values, key=lambda v: abs(v[2].mean - cell.value))
     hardware_ok = same_hardware(cell, cpu["hardware"]) and same_hardware(cell, gpu["hardware"])
     tolerance, verdict = judge(cell, mine, cpu, hardware_ok)
-    why = "" if math.isnan(tolerance) else f"tolerance {tolerance:.2f} {cell.unit}"
-    if verdict == NOT_REPRODUCED:
-        why += f"; {explanation(cell)}"
     return [mine, mine.n, f"{cpu['hardware']} / {gpu['hardware']}", mine.mean - cell.value, verdict, len(values),
-            why]
+            _why(cell, tolerance, verdict)]
 
 
 def flops_tail(cell: Cell, count: Counter) -> list:

@@ -90,7 +90,8 @@ def backfill(rec: dict) -> dict:
     return rec
 
 
-def _defaults(kind: str) -> dict:
+def defaults(kind: str) -> dict:
+    """A kind's case fields and their dataclass defaults."""
     return {f.name: f.default for f in dataclasses.fields(CASE_TYPES[kind])}
 
 
@@ -102,9 +103,9 @@ def config_key(rec: dict, leave_out: tuple[str, ...] = ()) -> tuple:
     """
     kind = rec["kind"]
     old = {f: v for f, (v, _) in BACKFILL.get(kind, {}).items()}
-    defaults = _defaults(kind)
+    default = defaults(kind)
     names = [n for n in case_fields(kind) if n not in leave_out]
-    return (kind,) + tuple((n, hashable(rec.get(n, old.get(n, defaults[n])))) for n in names)
+    return (kind,) + tuple((n, hashable(rec.get(n, old.get(n, default[n])))) for n in names)
 
 
 def twin_of(rec: dict) -> Twin | None:
